@@ -85,7 +85,7 @@ check: deps
 	@$(SRC)/tests/run-all $(T)
 
 demo: deps
-	@$(SRC)/tests/demo/run-demo
+	@mkdir -p tests/out; $(SRC)/tests/demo/run-demo
 
 bench: deps
 	@$(SRC)/tests/run-bench
