@@ -81,7 +81,11 @@ int colo_nl_fd(const struct colo_nl *nl);
 /* Join the monitor multicast group (to see every notice and command). */
 int colo_nl_join_monitor(struct colo_nl *nl);
 
-/* Requests; all acked. hold_timeout_ms/queue_limit: 0 = kernel default. */
+/*
+ * Requests; all acked. hold_timeout_ms/queue_limit: 0 = kernel default;
+ * hold_timeout_ms COLO_NL_HOLD_TIMEOUT_NEVER sends 0 (the kernel's "never").
+ */
+#define COLO_NL_HOLD_TIMEOUT_NEVER	UINT32_MAX
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
 		       uint32_t hold_timeout_ms, uint32_t queue_limit);
 int colo_nl_checkpoint_begin(struct colo_nl *nl, uint32_t vm_id);
@@ -121,7 +125,10 @@ const char *colo_nl_mode_name(uint8_t mode);
 const char *colo_nl_state_name(uint8_t state);
 const char *colo_nl_stat_name(unsigned int stat);
 
-/* "tcp 10.0.0.1:80 -> 10.0.0.2:4242" (brackets around IPv6 addresses). */
+/*
+ * "tcp/10.0.0.1:80->10.0.0.2:4242", "udp/[fd00::1]:53->[fd00::2]:4242",
+ * "icmp/10.0.0.1->10.0.0.2" (no blanks: fits key=value output).
+ */
 int colo_nl_format_conn(const struct colo_nl_conn *conn, char *buf,
 			size_t len);
 
