@@ -7,8 +7,9 @@
  *
  * The family is registered by nfnetlink_colo.ko under the name COLO_GENL_NAME
  * (resolve its id with CTRL_CMD_GETFAMILY; ENOENT means the module is not
- * loaded). Every command requires CAP_NET_ADMIN in the user namespace owning
- * the sender's network namespace; VMs live per network namespace.
+ * loaded). Every command, GET included, requires CAP_NET_ADMIN (GENL_ADMIN_PERM:
+ * in the initial user namespace); VMs live per network namespace. Values out of
+ * an attribute's range are refused with -ERANGE by the policy.
  *
  * A protected VM is identified by COLO_A_VM_ID (u32, 1..COLO_VM_ID_MAX, the
  * number given as --index to the PMYCOLO/SECCOLO targets). PROXY_INIT binds the

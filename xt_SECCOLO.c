@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * xt_SECCOLO.c - secondary side of colo-proxy: make the SVM's TCP sequence
+ * numbers look like the PVM's until a checkpoint makes the two stacks equal.
+ *
+ *   iptables -t mangle -A PREROUTING -m physdev --physdev-in <SVM port> \
+ *            -j SECCOLO --index <VM id>
+ *
+ * The rule must match the packets the SVM sends (and only those); the
+ * mirrored client/server traffic towards the SVM is seen by our hook.
+ *
+ * How (stock conntrack SEQADJ, applied by nf_confirm() at POST_ROUTING):
+ *
+ * - SEQADJ can only be attached while a conntrack is unconfirmed. A hook at
+ *   NF_IP_PRI_CONNTRACK + 1, registered in a netns while SECCOLO rules exist
+ *   there, attaches the (inert until IPS_SEQ_ADJUST is set) extension to every
+ *   new TCP conntrack of the netns, whichever side opened it. Conntracks that
+ *   existed before the first rule cannot be adjusted (counted, logged).
+ * - The target sees the SVM's first packet of a connection: its SYN (guest
+ *   opened) or SYN-ACK (client opened) gives the SVM ISN and the SVM's
+ *   direction. The peer's direction is made liberal (window tracking), as its
+ *   acknowledgements are in the PVM's sequence space until the offset is
+ *   known.
+ * - The hook learns the PVM ISN from the peer: guest opened: the server's
+ *   SYN-ACK (it answers the PVM's SYN: ack - 1); client opened: the client's
+ *   ACK completing the handshake (ack - 1). Only that packet is used: a later
+ *   one may already acknowledge PVM data (known bug 23 of the 2015 proxy), so
+ *   a SYN-ACK is required for guest-opened connections, and for client-opened
+ *   ones the first ACK-only-or-data packet after the SVM's SYN-ACK is used
+ *   (the server side cannot send data before the handshake completes, so its
+ *   ack is ISN + 1 unless the mirror lost the ACK; a wrong offset shows as a
+ *   mismatch on the primary and is cured by the checkpoint that follows).
+ *   nf_ct_seqadj_init(svm_dir, PVM - SVM): the SVM's seq (and conntrack's
+ *   view of it) is moved into PVM space, the peer's acks and SACK blocks
+ *   towards the SVM back into SVM space, by stock code.
+ * - Checkpoint done: the SVM now runs the PVM's TCP state, so new SVM output
+ *   is already in PVM space. seqadj's correction_pos can only split one
+ *   sequence space, not two unrelated ones, so the offsets of the SVM
+ *   direction are reset to 0 (and IPS_SEQ_ADJUST cleared if nothing else
+ *   uses the extension) and both directions are made liberal: conntrack's
+ *   window state of the SVM direction is still in the old space. Segments
+ *   the SVM sent before the checkpoint and that are still in flight are no
+ *   longer translated; the primary drops SVM leftovers at CHECKPOINT_DONE.
+ *   Connections stay SYNCED (never learnt again); new ones are learnt.
+ * - Failover: existing connections keep their offsets (and finish learning);
+ *   no new connections are tracked. Offsets live in the conntrack, so they
+ *   survive the VM's teardown when QEMU closes its socket after failover.
+ *
+ * Verdicts: XT_CONTINUE from the target, NF_ACCEPT from the hook, always.
+ */
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/mutex.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6.h>
+#include <linux/netfilter/x_tables.h>
+#include <net/ipv6.h>
+#include <net/netns/generic.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_seqadj.h>
+#include <uapi/linux/netfilter/xt_COLO.h>
+
+#include "nf_conntrack_colo.h"
+
+enum seccolo_state {
+	SECCOLO_NEW,		/* conn created, SVM's first packet not seen */
+	SECCOLO_LEARN_PVM,	/* SVM ISN known, waiting for the peer's ack */
+	SECCOLO_ADJUSTING,	/* offset installed */
+	SECCOLO_SYNCED,		/* after a checkpoint: same space, offset 0 */
+	SECCOLO_NOADJ,		/* cannot adjust (no SEQADJ, no SYN seen) */
+};
+
+/* conn->priv, under conn->lock */
+struct seccolo_conn {
+	u8	state;		/* enum seccolo_state */
+	u8	svm_dir;	/* enum ip_conntrack_dir of the SVM's packets */
+	bool	guest_opened;
+	u32	svm_isn;
+	u32	pvm_isn;
+	s32	offset;		/* PVM - SVM */
+};
+
+/* vm->priv */
+struct seccolo_vm {
+	atomic_t	no_seqadj;	/* conns we could not adjust */
+};
+
+/* Hook users per netns and family, under seccolo_mutex. */
+struct seccolo_net {
+	unsigned int	users[2];	/* [0] IPv4, [1] IPv6 */
+};
+
+static unsigned int seccolo_net_id __read_mostly;
+static DEFINE_MUTEX(seccolo_mutex);
+
+static const struct colo_vm_ops seccolo_ops;
+
+static bool seccolo_is_ours(const struct colo_conn *conn)
+{
+	return conn->ops == &seccolo_ops;
+}
+
+/* Conntrack's window tracking of @dir stops rejecting (ct->lock held). */
+static void seccolo_set_liberal(struct nf_conn *ct, enum ip_conntrack_dir dir)
+{
+	ct->proto.tcp.seen[dir].flags |= IP_CT_TCP_FLAG_BE_LIBERAL;
+}
+
+static const struct tcphdr *seccolo_tcph(const struct sk_buff *skb, u8 family,
+					 struct tcphdr *buf)
+{
+	unsigned int thoff;
+
+	if (family == NFPROTO_IPV4) {
+		const struct iphdr *iph = ip_hdr(skb);
+
+		if (iph->protocol != IPPROTO_TCP || ip_is_fragment(iph))
+			return NULL;
+		thoff = skb_network_offset(skb) + ip_hdrlen(skb);
+	} else {
+		__be16 frag_off;
+		u8 nexthdr = ipv6_hdr(skb)->nexthdr;
+		int off;
+
+		off = ipv6_skip_exthdr(skb, skb_network_offset(skb) +
+				       sizeof(struct ipv6hdr), &nexthdr, &frag_off);
+		if (off < 0 || nexthdr != IPPROTO_TCP || (frag_off & htons(~0x7)))
+			return NULL;
+		thoff = off;
+	}
+	return skb_header_pointer(skb, thoff, sizeof(*buf), buf);
+}
+
+/* --- the peer's side: attach SEQADJ, learn the PVM ISN ------------------- */
+
+static void seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
+			      enum ip_conntrack_dir dir, const struct tcphdr *th)
+{
+	struct seccolo_conn *sc = colo_conn_priv(conn);
+	struct colo_vm *vm = conn->vm;
+	s32 off;
+
+	spin_lock_bh(&conn->lock);
+	if (sc->state != SECCOLO_LEARN_PVM || dir == sc->svm_dir ||
+	    !th->ack || th->rst)
+		goto unlock;
+	/* guest opened: only the server's SYN-ACK; client opened: no SYN */
+	if (sc->guest_opened != !!th->syn)
+		goto unlock;
+
+	sc->pvm_isn = ntohl(th->ack_seq) - 1;
+	off = (s32)(sc->pvm_isn - sc->svm_isn);
+	if (!nfct_seqadj(ct)) {
+		struct seccolo_vm *sv = READ_ONCE(vm->priv);
+
+		sc->state = SECCOLO_NOADJ;
+		if (sv)
+			atomic_inc(&sv->no_seqadj);
+		net_info_ratelimited("VM %u: connection predates the SECCOLO rules, its sequence numbers cannot be adjusted\n",
+				     vm->id);
+		goto unlock;
+	}
+	/* takes ct->lock itself in 6.1.y stable (not in 5.10): never hold it here */
+	nf_ct_seqadj_init(ct, sc->svm_dir == IP_CT_DIR_ORIGINAL ?
+			  IP_CT_ESTABLISHED : IP_CT_ESTABLISHED_REPLY, off);
+	sc->offset = off;
+	sc->state = SECCOLO_ADJUSTING;
+	colo_vm_stat_inc(vm, COLO_STAT_SEQ_ADJUSTED);
+unlock:
+	spin_unlock_bh(&conn->lock);
+}
+
+static unsigned int seccolo_hook(void *priv, struct sk_buff *skb,
+				 const struct nf_hook_state *state)
+{
+	enum ip_conntrack_info ctinfo;
+	const struct tcphdr *th;
+	struct colo_conn *conn;
+	struct tcphdr _th;
+	struct nf_conn *ct;
+
+	ct = nf_ct_get(skb, &ctinfo);
+	if (!ct || nf_ct_is_template(ct) || nf_ct_protonum(ct) != IPPROTO_TCP ||
+	    ctinfo == IP_CT_RELATED || ctinfo == IP_CT_RELATED_REPLY)
+		return NF_ACCEPT;
+
+	if (!nf_ct_is_confirmed(ct)) {
+		/* first packet of a connection: the only time SEQADJ can be added */
+		if (!nfct_seqadj(ct) && !nfct_seqadj_ext_add(ct))
+			net_dbg_ratelimited("SECCOLO: no memory for SEQADJ\n");
+		return NF_ACCEPT;
+	}
+
+	/* under rcu_read_lock() (hook) */
+	conn = colo_conn_find_rcu(ct);
+	if (!conn || !seccolo_is_ours(conn))
+		return NF_ACCEPT;
+	th = seccolo_tcph(skb, state->pf, &_th);
+	if (th)
+		seccolo_learn_pvm(conn, ct, CTINFO2DIR(ctinfo), th);
+	return NF_ACCEPT;
+}
+
+static const struct nf_hook_ops seccolo_hook_ops[2] = {
+	{
+		.hook		= seccolo_hook,
+		.pf		= NFPROTO_IPV4,
+		.hooknum	= NF_INET_PRE_ROUTING,
+		.priority	= NF_IP_PRI_CONNTRACK + 1,
+	},
+	{
+		.hook		= seccolo_hook,
+		.pf		= NFPROTO_IPV6,
+		.hooknum	= NF_INET_PRE_ROUTING,
+		.priority	= NF_IP6_PRI_CONNTRACK + 1,
+	},
+};
+
+static int seccolo_hooks_get(struct net *net, u8 family)
+{
+	struct seccolo_net *sn = net_generic(net, seccolo_net_id);
+	int i = family == NFPROTO_IPV6;
+	int ret = 0;
+
+	mutex_lock(&seccolo_mutex);
+	if (sn->users[i] == 0)
+		ret = nf_register_net_hook(net, &seccolo_hook_ops[i]);
+	if (!ret)
+		sn->users[i]++;
+	mutex_unlock(&seccolo_mutex);
+	return ret;
+}
+
+static void seccolo_hooks_put(struct net *net, u8 family)
+{
+	struct seccolo_net *sn = net_generic(net, seccolo_net_id);
+	int i = family == NFPROTO_IPV6;
+
+	mutex_lock(&seccolo_mutex);
+	if (--sn->users[i] == 0)
+		nf_unregister_net_hook(net, &seccolo_hook_ops[i]);
+	mutex_unlock(&seccolo_mutex);
+}
+
+/* --- the SVM's side: the target ------------------------------------------- */
+
+static void seccolo_first_svm_packet(struct colo_conn *conn, struct nf_conn *ct,
+				     enum ip_conntrack_dir dir,
+				     const struct tcphdr *th)
+{
+	struct seccolo_conn *sc = colo_conn_priv(conn);
+
+	sc->svm_dir = dir;
+	if (!th->syn || th->rst) {
+		/* opened before the VM was protected or the last checkpoint */
+		sc->state = SECCOLO_NOADJ;
+		return;
+	}
+	sc->svm_isn = ntohl(th->seq);
+	sc->guest_opened = !th->ack;
+	sc->state = SECCOLO_LEARN_PVM;
+	/* the peer acks in PVM space until the offset is installed */
+	spin_lock_bh(&ct->lock);
+	seccolo_set_liberal(ct, !dir);
+	spin_unlock_bh(&ct->lock);
+}
+
+static unsigned int seccolo_tg(struct sk_buff *skb,
+			       const struct xt_action_param *par)
+{
+	const struct xt_colo_secondary_info *info = par->targinfo;
+	struct seccolo_conn *sc;
+	enum ip_conntrack_info ctinfo;
+	const struct tcphdr *th;
+	struct colo_conn *conn;
+	struct colo_vm *vm;
+	struct tcphdr _th;
+	struct nf_conn *ct;
+
+	/* hooks run under rcu_read_lock() */
+	vm = colo_vm_find_rcu(xt_net(par), info->index);
+	if (!vm || vm->mode != COLO_MODE_SECONDARY || !READ_ONCE(vm->priv))
+		return XT_CONTINUE;
+	colo_vm_stat_inc(vm, COLO_STAT_SVM_PACKETS);
+
+	ct = nf_ct_get(skb, &ctinfo);
+	if (!ct || nf_ct_is_template(ct) || nf_ct_protonum(ct) != IPPROTO_TCP ||
+	    ctinfo == IP_CT_RELATED || ctinfo == IP_CT_RELATED_REPLY)
+		return XT_CONTINUE;
+	if (par->fragoff)
+		return XT_CONTINUE;
+
+	if (READ_ONCE(vm->state) == COLO_STATE_FAILOVER) {
+		/* keep adjusting what we know, learn nothing new */
+		colo_vm_stat_inc(vm, COLO_STAT_PASSED);
+		return XT_CONTINUE;
+	}
+
+	th = skb_header_pointer(skb, par->thoff, sizeof(_th), &_th);
+	if (!th)
+		return XT_CONTINUE;
+
+	conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+	if (!conn)
+		return XT_CONTINUE;
+	sc = colo_conn_priv(conn);
+	spin_lock_bh(&conn->lock);
+	if (sc->state == SECCOLO_NEW)
+		seccolo_first_svm_packet(conn, ct, CTINFO2DIR(ctinfo), th);
+	spin_unlock_bh(&conn->lock);
+	colo_conn_put(conn);
+	return XT_CONTINUE;
+}
+
+static int seccolo_tg_check(const struct xt_tgchk_param *par)
+{
+	struct xt_colo_secondary_info *info = par->targinfo;
+	struct colo_vm *vm;
+	int ret;
+
+	if (info->index < 1 || info->index > COLO_VM_ID_MAX) {
+		pr_info_ratelimited("invalid --index %u (1..%u)\n",
+				    info->index, COLO_VM_ID_MAX);
+		return -EINVAL;
+	}
+	vm = colo_vm_get(par->net, info->index);
+	if (!vm) {
+		pr_info_ratelimited("VM %u is not registered (COLO_CMD_PROXY_INIT first)\n",
+				    info->index);
+		return -EINVAL;
+	}
+	if (vm->mode != COLO_MODE_SECONDARY) {
+		pr_info_ratelimited("VM %u is not a secondary VM (use PMYCOLO)\n",
+				    info->index);
+		colo_vm_put(vm);
+		return -EINVAL;
+	}
+	colo_vm_put(vm);	/* rules look the VM up per packet */
+
+	ret = nf_ct_netns_get(par->net, par->family);
+	if (ret < 0) {
+		pr_info_ratelimited("cannot load conntrack support for proto=%u\n",
+				    par->family);
+		return ret;
+	}
+	ret = seccolo_hooks_get(par->net, par->family);
+	if (ret < 0) {
+		nf_ct_netns_put(par->net, par->family);
+		return ret;
+	}
+	info->priv = NULL;
+	return 0;
+}
+
+static void seccolo_tg_destroy(const struct xt_tgdtor_param *par)
+{
+	seccolo_hooks_put(par->net, par->family);
+	nf_ct_netns_put(par->net, par->family);
+}
+
+/* --- mode ops ----------------------------------------------------------------- */
+
+static int seccolo_vm_init(struct colo_vm *vm)
+{
+	struct seccolo_vm *sv = kzalloc(sizeof(*sv), GFP_KERNEL);
+
+	if (!sv)
+		return -ENOMEM;
+	WRITE_ONCE(vm->priv, sv);
+	return 0;
+}
+
+static void seccolo_vm_destroy(struct colo_vm *vm)
+{
+	struct seccolo_vm *sv = vm->priv;
+
+	/* offsets stay in the conntracks: connections keep working */
+	WRITE_ONCE(vm->priv, NULL);
+	kfree(sv);
+}
+
+/* The SVM now runs the PVM's TCP state: stop translating (see top). */
+static int seccolo_sync_conn(struct colo_conn *conn, void *data)
+{
+	struct seccolo_conn *sc = colo_conn_priv(conn);
+	struct nf_conn *ct = conn->ct;
+	struct nf_conn_seqadj *seqadj;
+
+	if (!seccolo_is_ours(conn))
+		return 0;
+	spin_lock_bh(&conn->lock);
+	if (sc->state == SECCOLO_NEW) {
+		/* nothing seen from the SVM yet: learn from its next SYN */
+		spin_unlock_bh(&conn->lock);
+		return 0;
+	}
+	spin_lock_bh(&ct->lock);
+	seqadj = nfct_seqadj(ct);
+	if (seqadj && (sc->state == SECCOLO_ADJUSTING ||
+		       sc->state == SECCOLO_LEARN_PVM)) {
+		struct nf_ct_seqadj *svm = &seqadj->seq[sc->svm_dir];
+		struct nf_ct_seqadj *peer = &seqadj->seq[!sc->svm_dir];
+
+		memset(svm, 0, sizeof(*svm));
+		if (!peer->offset_before && !peer->offset_after)
+			clear_bit(IPS_SEQ_ADJUST_BIT, &ct->status);
+	}
+	seccolo_set_liberal(ct, IP_CT_DIR_ORIGINAL);
+	seccolo_set_liberal(ct, IP_CT_DIR_REPLY);
+	spin_unlock_bh(&ct->lock);
+	sc->offset = 0;
+	sc->state = SECCOLO_SYNCED;
+	spin_unlock_bh(&conn->lock);
+	return 0;
+}
+
+static void seccolo_checkpoint_done(struct colo_vm *vm, u32 cut_epoch)
+{
+	int err = colo_vm_for_each_conn(vm, seccolo_sync_conn, NULL);
+
+	if (err)
+		pr_warn("VM %u: checkpoint: cannot reset sequence offsets: %d\n",
+			vm->id, err);
+}
+
+static void seccolo_reset(struct colo_vm *vm)
+{
+	/* back to "right after PROXY_INIT": no translated connection */
+	seccolo_checkpoint_done(vm, 0);
+}
+
+static int seccolo_fill_conn(struct colo_conn *conn, struct sk_buff *msg)
+{
+	struct seccolo_conn *sc = colo_conn_priv(conn);
+	u32 off;
+
+	spin_lock_bh(&conn->lock);
+	off = (u32)sc->offset;
+	spin_unlock_bh(&conn->lock);
+	return nla_put_u32(msg, COLO_CONN_A_OFFSET, off);
+}
+
+static const struct colo_vm_ops seccolo_ops = {
+	.owner			= THIS_MODULE,
+	.mode			= COLO_MODE_SECONDARY,
+	.conn_priv_size		= sizeof(struct seccolo_conn),
+	.vm_init		= seccolo_vm_init,
+	.vm_destroy		= seccolo_vm_destroy,
+	.checkpoint_done	= seccolo_checkpoint_done,
+	.reset			= seccolo_reset,
+	.fill_conn		= seccolo_fill_conn,
+};
+
+static struct xt_target seccolo_tg_reg[] __read_mostly = {
+	{
+		.name		= "SECCOLO",
+		.revision	= 0,
+		.family		= NFPROTO_IPV4,
+		.table		= "mangle",
+		.hooks		= 1 << NF_INET_PRE_ROUTING,
+		.target		= seccolo_tg,
+		.checkentry	= seccolo_tg_check,
+		.destroy	= seccolo_tg_destroy,
+		.targetsize	= sizeof(struct xt_colo_secondary_info),
+		.usersize	= offsetof(struct xt_colo_secondary_info, priv),
+		.me		= THIS_MODULE,
+	},
+#if IS_ENABLED(CONFIG_IP6_NF_IPTABLES)
+	{
+		.name		= "SECCOLO",
+		.revision	= 0,
+		.family		= NFPROTO_IPV6,
+		.table		= "mangle",
+		.hooks		= 1 << NF_INET_PRE_ROUTING,
+		.target		= seccolo_tg,
+		.checkentry	= seccolo_tg_check,
+		.destroy	= seccolo_tg_destroy,
+		.targetsize	= sizeof(struct xt_colo_secondary_info),
+		.usersize	= offsetof(struct xt_colo_secondary_info, priv),
+		.me		= THIS_MODULE,
+	},
+#endif
+};
+
+static struct pernet_operations seccolo_net_ops = {
+	.id	= &seccolo_net_id,
+	.size	= sizeof(struct seccolo_net),
+};
+
+static int __init seccolo_tg_init(void)
+{
+	int ret;
+
+	ret = register_pernet_subsys(&seccolo_net_ops);
+	if (ret < 0) {
+		pr_err("failed to register pernet ops\n");
+		return ret;
+	}
+	ret = colo_register_mode_ops(&seccolo_ops);
+	if (ret < 0) {
+		pr_err("failed to register the secondary mode: %d\n", ret);
+		goto err_pernet;
+	}
+	ret = xt_register_targets(seccolo_tg_reg, ARRAY_SIZE(seccolo_tg_reg));
+	if (ret < 0)
+		goto err_mode;
+	return 0;
+
+err_mode:
+	colo_unregister_mode_ops(&seccolo_ops);
+err_pernet:
+	unregister_pernet_subsys(&seccolo_net_ops);
+	return ret;
+}
+
+static void __exit seccolo_tg_exit(void)
+{
+	xt_unregister_targets(seccolo_tg_reg, ARRAY_SIZE(seccolo_tg_reg));
+	/* no rule left, so no hook either */
+	colo_unregister_mode_ops(&seccolo_ops);
+	unregister_pernet_subsys(&seccolo_net_ops);
+}
+
+module_init(seccolo_tg_init);
+module_exit(seccolo_tg_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Xtables: COLO secondary side (SVM sequence number translation)");
+MODULE_ALIAS("ipt_SECCOLO");
+MODULE_ALIAS("ip6t_SECCOLO");
