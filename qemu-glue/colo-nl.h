@@ -6,6 +6,8 @@
  * failure; colo_nl_strerror() turns the errno into a message that names the
  * usual cause (-ENOENT from colo_nl_open(): "module nfnetlink_colo not loaded").
  * The kernel's extended ack message, if any, is kept in colo_nl_last_msg().
+ * A struct colo_nl is not thread-safe: use it from one thread at a time.
+ * Requests wait for their ack (at most 10 s) whatever the fd's O_NONBLOCK.
  *
  * Notifications and requests share one socket. A notification that arrives
  * while a request waits for its ack is queued inside the library, where poll()
@@ -35,6 +37,7 @@
 #define COLO_NL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/colo_genl.h>
 
