@@ -13,6 +13,7 @@ for b in legacy nft; do
 	check "iptables-$b mangle works" "iptables-$b" -t mangle -L -n
 	check "ip6tables-$b mangle works" "ip6tables-$b" -t mangle -L -n
 done
+check "plain iptables (Debian alternatives) works" iptables -V
 ns=rigboot-$$
 check "netns add" ip netns add "$ns"
 check "veth in netns" ip -n "$ns" link add dev va type veth peer name vb
