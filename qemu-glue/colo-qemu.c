@@ -9,9 +9,12 @@
  *             -- qemu-system-x86_64 ARGS...
  *
  * `-netdev tap,...,colo_nicname=FWD,colo_script=PATH` words (which stock
- * QEMU rejects) are stripped; once the tap exists, `PATH SIDE install FWD TAP
- * ID` runs, and `PATH SIDE uninstall FWD TAP ID` when QEMU is gone. QEMU gets
- * a QMP socket and colod is started on it. Single-threaded: signals are taken
+ * QEMU rejects) are stripped. QEMU gets a QMP socket; once it greets there
+ * (all netdevs and their ifup scripts done) and the taps exist, colod is
+ * started on it (with --wait-colo unless --start/--attach was given); once
+ * colod has registered the VM with the kernel (its control socket answers:
+ * the targets refuse rules for unregistered VMs), `PATH SIDE install FWD TAP
+ * ID` runs, and `PATH SIDE uninstall FWD TAP ID` when QEMU is gone. Single-threaded: signals are taken
  * synchronously with sigtimedwait().
  *
  * Exit status: QEMU's exit status; 128+N if QEMU was killed by signal N;
@@ -27,8 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +58,7 @@ struct launcher {
 	const char *side;
 	uint32_t vm_id;
 	char qmp_path[PATH_MAX];
+	char ctl_path[108];		/* colod's control socket */
 	const char *colod;
 	bool no_daemon;
 	int tap_timeout_s, script_timeout_s;
@@ -63,6 +71,7 @@ struct launcher {
 	pid_t qemu, daemon;
 	int qemu_status, daemon_status;
 	bool qemu_done, daemon_done;
+	bool stopping;			/* QEMU was asked to end */
 	sigset_t sigs;
 };
 
@@ -323,7 +332,7 @@ static void reap(struct launcher *l)
 		l->daemon_done = true;
 		l->daemon_status = st;
 		describe("colod", st, what, sizeof(what));
-		if (!l->qemu_done && kill(l->qemu, 0) == 0)
+		if (!l->qemu_done && !l->stopping && kill(l->qemu, 0) == 0)
 			say("%s; QEMU keeps running without COLO control", what);
 		else
 			say("%s", what);
@@ -404,6 +413,8 @@ static void stop_child(struct launcher *l, pid_t pid, bool *done, int grace_ms)
 
 	if (pid <= 0 || *done)
 		return;
+	if (pid == l->qemu)
+		l->stopping = true;
 	kill(pid, SIGTERM);
 	deadline = now_ms() + grace_ms;
 	while (!*done && now_ms() < deadline)
@@ -415,17 +426,59 @@ static void stop_child(struct launcher *l, pid_t pid, bool *done, int grace_ms)
 	}
 }
 
+/* By ioctl, not /sys: right in whatever network namespace we run. */
 static bool taps_exist(struct launcher *l)
 {
-	char path[96];
 	int k;
 
-	for (k = 0; k < l->n_taps; k++) {
-		snprintf(path, sizeof(path), "/sys/class/net/%s", l->taps[k].ifname);
-		if (access(path, F_OK))
+	for (k = 0; k < l->n_taps; k++)
+		if (!if_nametoindex(l->taps[k].ifname))
 			return false;
-	}
 	return true;
+}
+
+/* Connected stream socket to @path, or -1. */
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * QEMU sends the QMP greeting only from its main loop, i.e. after every
+ * -netdev was set up, including its ifup script= (which typically makes the
+ * tap a bridge port): only then may the colo_script check the topology.
+ * Returns 1 once greeted, 0 not yet (retry), -1 on a timeout of the read.
+ */
+static int qmp_greeted(struct launcher *l)
+{
+	struct pollfd pfd;
+	char buf[512];
+	ssize_t n;
+	int fd;
+
+	fd = unix_connect(l->qmp_path);
+	if (fd < 0)
+		return 0;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	n = poll(&pfd, 1, 1000) == 1 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	close(fd);	/* QEMU then takes colod's connection */
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, "\"QMP\"") ? 1 : 0;
 }
 
 static int exit_code(struct launcher *l)
@@ -443,7 +496,31 @@ static int default_paths(struct launcher *l)
 {
 	char sock[PATH_MAX], *slash;
 	static char self[PATH_MAX];
+	bool mode = false;
 	ssize_t n;
+	int k;
+
+	/* colod's control socket: it appears once the VM is registered */
+	for (k = 0; k < l->n_colod_args; k++) {
+		const char *a = l->colod_args[k];
+
+		if (!strcmp(a, "--start") || !strcmp(a, "--attach") ||
+		    !strcmp(a, "--wait-colo"))
+			mode = true;
+		if (!strcmp(a, "--ctl") && k + 1 < l->n_colod_args)
+			snprintf(l->ctl_path, sizeof(l->ctl_path), "%s",
+				 l->colod_args[k + 1]);
+		else if (!strncmp(a, "--ctl=", 6))
+			snprintf(l->ctl_path, sizeof(l->ctl_path), "%s", a + 6);
+	}
+	if (!l->ctl_path[0] &&
+	    colo_nl_control_path(l->vm_id, l->ctl_path, sizeof(l->ctl_path)) < 0) {
+		say("control socket path too long");
+		return -1;
+	}
+	/* QEMU we just started cannot be in COLO yet: colod must wait for it */
+	if (!mode)
+		l->colod_args[l->n_colod_args++] = "--wait-colo";
 
 	if (!l->qmp_path[0]) {
 		if (colo_nl_control_path(l->vm_id, sock, sizeof(sock)) < 0)
@@ -599,32 +676,75 @@ int main(int argc, char **argv)
 	if (l->qemu < 0)
 		return EXIT_SETUP;
 
-	/* the taps exist once QEMU has opened them */
+	/*
+	 * QEMU greets on QMP once its -netdevs (and their ifup scripts) are
+	 * set up; the taps must exist then.
+	 */
 	deadline = now_ms() + (int64_t)l->tap_timeout_s * 1000;
-	while (l->n_taps && !taps_exist(l)) {
+	for (;;) {
 		if (l->qemu_done)
 			return exit_code(l);
 		if ((sig = wait_event(l, 50)))
 			goto stop;
+		if (qmp_greeted(l) > 0 && taps_exist(l))
+			break;
 		if (now_ms() > deadline) {
-			say("tap %s did not appear within %d s", l->taps[0].ifname,
-			    l->tap_timeout_s);
+			if (!taps_exist(l))
+				say("tap %s did not appear within %d s",
+				    l->taps[0].ifname, l->tap_timeout_s);
+			else
+				say("QEMU did not answer on %s within %d s",
+				    l->qmp_path, l->tap_timeout_s);
 			stop_child(l, l->qemu, &l->qemu_done, 5000);
 			return EXIT_TAP_TIMEOUT;
+		}
+	}
+	/*
+	 * The PMYCOLO/SECCOLO targets refuse rules for an unregistered VM, and
+	 * colod registers it: colod first, the script once colod's control
+	 * socket (created after PROXY_INIT) answers.
+	 */
+	if (!l->no_daemon) {
+		if (start_daemon(l)) {
+			stop_child(l, l->qemu, &l->qemu_done, 5000);
+			return EXIT_SETUP;
+		}
+		deadline = now_ms() + (int64_t)l->tap_timeout_s * 1000;
+		for (;;) {
+			int fd;
+
+			if ((sig = wait_event(l, 50)))
+				goto stop;
+			if (l->daemon_done) {
+				say("colod ended before registering vm %u: rules not installed",
+				    l->vm_id);
+				stop_child(l, l->qemu, &l->qemu_done, 5000);
+				return EXIT_SETUP;
+			}
+			if (l->qemu_done)
+				goto stop;
+			fd = unix_connect(l->ctl_path);
+			if (fd >= 0) {
+				close(fd);
+				break;
+			}
+			if (now_ms() > deadline) {
+				say("colod did not open %s within %d s", l->ctl_path,
+				    l->tap_timeout_s);
+				stop_child(l, l->qemu, &l->qemu_done, 5000);
+				stop_child(l, l->daemon, &l->daemon_done, 5000);
+				return EXIT_SETUP;
+			}
 		}
 	}
 	for (k = 0; k < l->n_taps; k++) {
 		l->taps[k].installed = true;	/* uninstall even a partial one */
 		if (run_script(l, &l->taps[k], "install")) {
 			stop_child(l, l->qemu, &l->qemu_done, 5000);
+			stop_child(l, l->daemon, &l->daemon_done, 5000);
 			uninstall_all(l);
 			return EXIT_SCRIPT;
 		}
-	}
-	if (!l->no_daemon && start_daemon(l)) {
-		stop_child(l, l->qemu, &l->qemu_done, 5000);
-		uninstall_all(l);
-		return EXIT_SETUP;
 	}
 	while (!l->qemu_done) {
 		if ((sig = wait_event(l, 1000)))

@@ -93,7 +93,7 @@ struct opts {
 	const char *qmp_path;
 	const char *ctl_path;
 	const char *peer;
-	bool start, attach, no_proxy, auto_failover, verbose;
+	bool start, attach, wait_colo, no_proxy, auto_failover, verbose;
 	int64_t min_interval_ms;
 	int64_t checkpoint_delay_ms;	/* -1: keep QEMU's */
 	int64_t checkpoint_timeout_ms;
@@ -114,6 +114,7 @@ struct colod {
 	bool events_cap;
 	int64_t delay_ms;
 	bool shutdown_seen;
+	char shutdown_reason[32];	/* SHUTDOWN's reason, e.g. host-signal */
 	int64_t start_deadline;
 
 	/* checkpoint in progress (STOP seen) */
@@ -132,6 +133,7 @@ struct colod {
 
 	uint64_t count, n_initial, n_requested, n_needed, n_periodic, n_loads,
 		 n_other, n_coalesced, n_failed;
+	uint64_t n_released_before_colo;	/* BEGIN+DONE before COLO */
 	int64_t pause_min_us, pause_max_us, pause_sum_us, last_pause_us;
 	char last_reason[32];
 	int64_t last_pass;
@@ -627,6 +629,10 @@ static void on_migration(struct colod *d, const struct json *data)
 	} else if ((!strcmp(st, "failed") || !strcmp(st, "cancelled")) &&
 		   d->phase == PH_WAIT_COLO) {
 		fail_checkpoint(d, "migration failed");
+		if (d->o.wait_colo) {
+			logmsg("migration %s: still waiting for COLO", st);
+			return;
+		}
 		colod_exit_with(d, COLOD_EXIT_NO_COLO,
 				"migration to the secondary %s: COLO not started",
 				st);
@@ -649,7 +655,13 @@ static void handle_msg(struct colod *d, struct qmp_msg *m)
 		else if (!strcmp(m->event, "COLO_EXIT"))
 			on_colo_exit(d, m->data);
 		else if (!strcmp(m->event, "SHUTDOWN"))
+		{
+			const char *r = json_get_str(m->data, "reason");
+
 			d->shutdown_seen = true;
+			snprintf(d->shutdown_reason, sizeof(d->shutdown_reason),
+				 "%s", r ?: "?");
+		}
 		break;
 	case QMP_MSG_RETURN:
 	case QMP_MSG_ERROR:
@@ -695,7 +707,8 @@ static void qmp_lost(struct colod *d, int err)
 			"QMP protocol error");
 	answer_waiters(d, WAIT_FAILOVER, false, "QEMU disconnected");
 	if (err == -EPIPE && d->shutdown_seen)
-		colod_exit_with(d, COLOD_EXIT_OK, "QEMU quit after a guest shutdown");
+		colod_exit_with(d, COLOD_EXIT_OK, "QEMU quit after a shutdown (%s)",
+				d->shutdown_reason);
 	else
 		colod_exit_with(d, COLOD_EXIT_QEMU_LOST, "%s", why);
 }
@@ -714,6 +727,39 @@ static void drain_qmp(struct colod *d)
  * netlink notifications
  */
 
+/*
+ * Before COLO runs there is no secondary whose output could match the PVM's,
+ * so what the kernel holds would wait forever (the rules are installed before
+ * COLO starts, and the initial migration may take minutes). Nothing has to be
+ * kept consistent with a secondary that does not exist yet: the state it will
+ * get is taken later and includes this output. So a CHECKPOINT_NEEDED before
+ * COLO is answered with CHECKPOINT_BEGIN + DONE at once, which releases the
+ * held packets. Not while the final stop of the migration (the initial
+ * checkpoint) is in progress: that one is bracketed by on_pass/on_resume.
+ */
+static void release_before_colo(struct colod *d, const char *reason)
+{
+	int ret;
+
+	if (!d->nl || d->stopped || d->nl_begun) {
+		dbg(d, "kernel: CHECKPOINT_NEEDED (%s) during the initial checkpoint: it covers it",
+		    reason);
+		return;
+	}
+	ret = colo_nl_checkpoint_begin(d->nl, d->o.vm_id);
+	if (!ret)
+		ret = colo_nl_checkpoint_done(d->nl, d->o.vm_id);
+	if (ret < 0) {
+		logmsg("kernel: releasing the output held before COLO failed: %s",
+		       colo_nl_errmsg(d->nl, ret));
+		return;
+	}
+	d->n_released_before_colo++;
+	if (d->n_released_before_colo == 1 || d->o.verbose)
+		logmsg("kernel: CHECKPOINT_NEEDED (%s) before COLO started: released the held output (no secondary yet)",
+		       reason);
+}
+
 static void drain_nl(struct colod *d, bool read_socket)
 {
 	struct colo_nl_event ev;
@@ -727,7 +773,10 @@ static void drain_nl(struct colod *d, bool read_socket)
 		ret = colo_nl_recv_event(d->nl, &ev);
 		if (ret == -ENOBUFS) {
 			logmsg("kernel: notifications lost (receive buffer overrun): checkpointing");
-			request_checkpoint(d, "overrun");
+			if (d->o.side == SIDE_PRIMARY && d->phase == PH_WAIT_COLO)
+				release_before_colo(d, "overrun");
+			else
+				request_checkpoint(d, "overrun");
 			continue;
 		}
 		if (ret == -EAGAIN || ret == -EINTR || ret == 0)
@@ -744,9 +793,11 @@ static void drain_nl(struct colod *d, bool read_socket)
 		dbg(d, "kernel: CHECKPOINT_NEEDED %s epoch %u", reason, ev.epoch);
 		if (d->o.side == SIDE_PRIMARY && d->phase == PH_COLO)
 			request_checkpoint(d, reason);
+		else if (d->o.side == SIDE_PRIMARY && d->phase == PH_WAIT_COLO)
+			release_before_colo(d, reason);
 		else
-			dbg(d, "kernel: CHECKPOINT_NEEDED ignored (%s)",
-			    phase_names[d->phase]);
+			logmsg("kernel: CHECKPOINT_NEEDED (%s) ignored: %s",
+			       reason, phase_names[d->phase]);
 	}
 }
 
@@ -869,14 +920,14 @@ static void ctl_status(struct colod *d, struct client *c)
 		     " failed=%" PRIu64 " last_reason=%s last_pause_ms=%.3f"
 		     " pause_min_ms=%.3f pause_avg_ms=%.3f pause_max_ms=%.3f"
 		     " last_dirty_sync=%" PRId64 " migration=%s transfer=%s"
-		     " proxy=%s",
+		     " proxy=%s released_before_colo=%" PRIu64,
 		     d->o.vm_id, d->o.side == SIDE_PRIMARY ? "primary" : "secondary",
 		     phase_names[d->phase], d->count, d->n_initial, d->n_requested,
 		     d->n_needed, d->n_periodic, d->n_loads, d->n_other,
 		     d->n_coalesced, d->n_failed, d->last_reason[0] ? d->last_reason : "none",
 		     d->last_pause_us / 1000.0, d->pause_min_us / 1000.0,
 		     avg / 1000.0, d->pause_max_us / 1000.0, d->last_pass, st,
-		     transfer, d->nl ? "on" : "off");
+		     transfer, d->nl ? "on" : "off", d->n_released_before_colo);
 }
 
 static void ctl_line(struct colod *d, struct client *c, const char *line)
@@ -1158,17 +1209,12 @@ static int colo_start(struct colod *d)
 	return 0;
 }
 
-static int colo_attach(struct colod *d)
+static int read_events_cap(struct colod *d)
 {
-	const char *want = d->o.side == SIDE_PRIMARY ? "primary" : "secondary";
 	const struct json *caps;
 	struct qmp_msg m;
-	const char *mode;
 	size_t k;
-	int ret = -1;
 
-	if (d->o.side == SIDE_PRIMARY && set_delay(d))
-		return -1;
 	if (call_or_log(d, "query-migrate-capabilities", NULL, &m))
 		return -1;
 	caps = m.data;
@@ -1183,6 +1229,34 @@ static int colo_attach(struct colod *d)
 	qmp_msg_free(&m);
 	if (!d->events_cap && d->o.side == SIDE_PRIMARY)
 		logmsg("the `events' capability is off: every STOP in COLO is taken for a checkpoint");
+	return 0;
+}
+
+/* query-colo-status mode into @buf ("none", "primary", "secondary"). */
+static int colo_mode(struct colod *d, char *buf, size_t len)
+{
+	struct qmp_msg m;
+	const char *mode;
+
+	if (call_or_log(d, "query-colo-status", NULL, &m))
+		return -1;
+	mode = json_get_str(m.data, "mode");
+	snprintf(buf, len, "%s", mode ?: "?");
+	qmp_msg_free(&m);
+	return 0;
+}
+
+static int colo_attach(struct colod *d)
+{
+	const char *want = d->o.side == SIDE_PRIMARY ? "primary" : "secondary";
+	struct qmp_msg m;
+	const char *mode;
+	int ret = -1;
+
+	if (d->o.side == SIDE_PRIMARY && set_delay(d))
+		return -1;
+	if (read_events_cap(d))
+		return -1;
 	if (call_or_log(d, "query-colo-status", NULL, &m))
 		return -1;
 	mode = json_get_str(m.data, "mode");
@@ -1197,6 +1271,43 @@ static int colo_attach(struct colod *d)
 	}
 	qmp_msg_free(&m);
 	return ret;
+}
+
+/*
+ * --wait-colo: attach if QEMU is in COLO already, else follow it into COLO
+ * when someone else starts it (MIGRATION status colo), holding the kernel
+ * registration and serving the control socket meanwhile.
+ */
+static int colo_wait(struct colod *d)
+{
+	const char *want = d->o.side == SIDE_PRIMARY ? "primary" : "secondary";
+	char mode[32];
+
+	if (colo_mode(d, mode, sizeof(mode)))
+		return -1;
+	if (!strcmp(mode, want))
+		return colo_attach(d);
+	if (strcmp(mode, "none")) {
+		logmsg("QEMU is in COLO as %s, not as %s", mode, want);
+		return -1;
+	}
+	if (d->o.side == SIDE_PRIMARY && set_delay(d))
+		return -1;
+	/* `events' tells a checkpoint from a plain stop; refused while migrating */
+	if (qmp_call(d->qmp, "migrate-set-capabilities",
+		     "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}",
+		     QMP_CMD_TIMEOUT_MS, NULL)) {
+		dbg(d, "cannot set the events capability: %s", qmp_errmsg(d->qmp));
+		if (read_events_cap(d))
+			return -1;
+	} else {
+		d->events_cap = true;
+	}
+	d->phase = PH_WAIT_COLO;
+	d->start_deadline = 0;
+	logmsg("waiting for QEMU %s to enter COLO as %s (COLO is started by someone else)",
+	       qmp_version(d->qmp), want);
+	return 0;
 }
 
 static int nl_setup(struct colod *d)
@@ -1219,6 +1330,8 @@ static int nl_setup(struct colod *d)
 		       colo_nl_errmsg(d->nl, ret));
 		return ret;
 	}
+	logmsg("kernel: vm %u registered as %s", d->o.vm_id,
+	       d->o.side == SIDE_PRIMARY ? "primary" : "secondary");
 	fl = fcntl(colo_nl_fd(d->nl), F_GETFL);
 	if (fl >= 0)
 		fcntl(colo_nl_fd(d->nl), F_SETFL, fl | O_NONBLOCK);
@@ -1253,6 +1366,8 @@ static void usage(FILE *f)
 "  --start                start COLO (primary: capabilities, parameters,\n"
 "                         migrate to --peer; secondary: QEMU runs -incoming)\n"
 "  --attach               attach to QEMU already in COLO (default)\n"
+"  --wait-colo            register and wait for QEMU to enter COLO (started\n"
+"                         by someone else); attach if it is in COLO already\n"
 "  --peer URI             primary --start: migration URI of the secondary\n"
 "  --min-interval MS      least guest run time between checkpoints (100)\n"
 "  --checkpoint-delay MS  set QEMU's periodic x-checkpoint-delay\n"
@@ -1289,6 +1404,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{ "peer", required_argument, NULL, 'p' },
 		{ "start", no_argument, NULL, 'S' },
 		{ "attach", no_argument, NULL, 'A' },
+		{ "wait-colo", no_argument, NULL, 'w' },
 		{ "min-interval", required_argument, NULL, 'm' },
 		{ "checkpoint-delay", required_argument, NULL, 'd' },
 		{ "checkpoint-timeout", required_argument, NULL, 'T' },
@@ -1340,6 +1456,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		case 'p': o->peer = optarg; break;
 		case 'S': o->start = true; break;
 		case 'A': o->attach = true; break;
+		case 'w': o->wait_colo = true; break;
 		case 'n': o->no_proxy = true; break;
 		case 'v': o->verbose = true; break;
 		case 'f':
@@ -1383,8 +1500,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
-	if (o->start && o->attach) {
-		logmsg("--start and --attach exclude each other");
+	if (o->start + o->attach + o->wait_colo > 1) {
+		logmsg("--start, --attach and --wait-colo exclude each other");
 		return -1;
 	}
 	if (o->start && o->side == SIDE_PRIMARY && !o->peer) {
@@ -1520,10 +1637,12 @@ int main(int argc, char **argv)
 		qmp_close(d->qmp);
 		return COLOD_EXIT_SETUP;
 	}
-	ret = d->o.start ? colo_start(d) : colo_attach(d);
+	ret = d->o.start ? colo_start(d) :
+	      d->o.wait_colo ? colo_wait(d) : colo_attach(d);
 	if (ret) {
 		snprintf(d->exit_why, sizeof(d->exit_why), "COLO not %s",
-			 d->o.start ? "started" : "attached");
+			 d->o.start ? "started" : d->o.wait_colo ? "awaited" :
+			 "attached");
 		d->exit_code = COLOD_EXIT_NO_COLO;
 	} else {
 		logmsg("control socket %s%s", d->ctl_path,
