@@ -327,7 +327,7 @@ pids+=($!)
 wait_for 15 test -S "$T/s2.sock" && ok "phase 2: colo-qemu started QEMU and colod" ||
 	fail "phase 2: colo-qemu: secondary colod did not come up"
 if [ ${#nic_s[@]} -gt 0 ]; then
-	if grep -q "^secondary install lo colo${VMID}.0 ${VMID} tap=yes$" "$T/script.log" 2>/dev/null; then
+	if wait_for 15 grep -q "^secondary install lo colo${VMID}.0 ${VMID} tap=yes$" "$T/script.log"; then
 		ok "phase 2: colo-qemu ran the colo_script install once the tap existed"
 	else
 		fail "phase 2: colo_script install: $(cat "$T/script.log" 2>&1)"
