@@ -1,0 +1,245 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# topo.sh - the design's COLO topology inside the test VM, built with network
+# namespaces (source it after tests/lib.sh; call topo_setup, trap topo_teardown).
+#
+#            client ns ($TOPO_CL): cl0 10.77.0.1 fd77::1
+#                 |
+#  primary host ($TOPO_PN): br0 -- vport-cl, vport-pvm ---- pvm ns eth0
+#                 |   tc clsact egress on vport-pvm: mirror to fwd0
+#                fwd0 ========= forward link (veth) ========= fwd0
+#  secondary host ($TOPO_SN): br1 -- fwd0, vport-svm ------- svm ns eth0
+#
+# PVM and SVM have the same IP (10.77.0.2, fd77::2) and MAC. Frames towards the
+# PVM are mirrored over the forward link and bridged to the SVM; the SVM's
+# output is bridged back over the link, where PMYCOLO's forward-NIC handler
+# consumes it. Only PVM output reaches the client.
+#
+# Rules: topo_rules_primary / topo_rules_secondary (iptables + ip6tables, the
+# backend from $TOPO_IPT, default nft). Control: topo_ctl_start NS VMID MODE
+# [colo-ctl options] runs `colo-ctl session` with commands from a fifo;
+# topo_ctl NS CMD sends one and waits for its answer; topo_notices NS counts
+# checkpoint-needed notices.
+
+: "${TOPO_PFX:=colo$$}"
+TOPO_CL=$TOPO_PFX-cl
+TOPO_PN=$TOPO_PFX-pn
+TOPO_PVM=$TOPO_PFX-pvm
+TOPO_SN=$TOPO_PFX-sn
+TOPO_SVM=$TOPO_PFX-svm
+TOPO_CL4=10.77.0.1
+TOPO_VM4=10.77.0.2
+TOPO_CL6=fd77::1
+TOPO_VM6=fd77::2
+TOPO_VMMAC=02:c0:10:00:00:02
+TOPO_CLMAC=02:c0:10:00:00:01
+: "${TOPO_IPT:=nft}"
+TOPO_DIR=
+declare -A TOPO_CTL_PID TOPO_CTL_FD
+
+topo_cl() { ip netns exec "$TOPO_CL" "$@"; }
+topo_pn() { ip netns exec "$TOPO_PN" "$@"; }
+topo_pvm() { ip netns exec "$TOPO_PVM" "$@"; }
+topo_sn() { ip netns exec "$TOPO_SN" "$@"; }
+topo_svm() { ip netns exec "$TOPO_SVM" "$@"; }
+topo_ns() { local n=$1; shift; ip netns exec "$n" "$@"; }
+
+topo_py() { /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" "$@"; }
+
+# Background job inside a namespace; its pid goes to TOPO_PIDS.
+TOPO_PIDS=()
+topo_bg() { local n=$1; shift; ip netns exec "$n" "$@" & TOPO_PIDS+=($!); }
+
+topo_setup() {
+	local n
+	TOPO_DIR=$(mktemp -d /tmp/topo.XXXXXX)
+	modprobe br_netfilter || return 1
+	modprobe sch_ingress 2>/dev/null
+	modprobe act_mirred || return 1
+	modprobe cls_matchall || return 1
+	for n in "$TOPO_CL" "$TOPO_PN" "$TOPO_PVM" "$TOPO_SN" "$TOPO_SVM"; do
+		ip netns add "$n" || return 1
+		ip -n "$n" link set lo up
+	done
+
+	# client <-> primary bridge
+	ip -n "$TOPO_CL" link add cl0 address $TOPO_CLMAC type veth peer name vport-cl netns "$TOPO_PN" || return 1
+	# PVM <-> primary bridge, SVM <-> secondary bridge: same MAC
+	ip -n "$TOPO_PVM" link add eth0 address $TOPO_VMMAC type veth peer name vport-pvm netns "$TOPO_PN" || return 1
+	ip -n "$TOPO_SVM" link add eth0 address $TOPO_VMMAC type veth peer name vport-svm netns "$TOPO_SN" || return 1
+	# forward link
+	ip -n "$TOPO_PN" link add fwd0 type veth peer name fwd0 netns "$TOPO_SN" || return 1
+
+	ip -n "$TOPO_PN" link add br0 type bridge stp_state 0 forward_delay 0 || return 1
+	ip -n "$TOPO_SN" link add br1 type bridge stp_state 0 forward_delay 0 || return 1
+	ip -n "$TOPO_PN" link set vport-cl master br0
+	ip -n "$TOPO_PN" link set vport-pvm master br0
+	ip -n "$TOPO_SN" link set fwd0 master br1
+	ip -n "$TOPO_SN" link set vport-svm master br1
+	for n in "$TOPO_PN" "$TOPO_SN"; do
+		ip netns exec "$n" sysctl -qw net.bridge.bridge-nf-call-iptables=1 || return 1
+		ip netns exec "$n" sysctl -qw net.bridge.bridge-nf-call-ip6tables=1 || return 1
+		ip netns exec "$n" sysctl -qw net.bridge.bridge-nf-call-arptables=0
+	done
+	ip -n "$TOPO_PN" link set br0 up
+	ip -n "$TOPO_SN" link set br1 up
+	for n in vport-cl vport-pvm fwd0; do ip -n "$TOPO_PN" link set "$n" up; done
+	for n in fwd0 vport-svm; do ip -n "$TOPO_SN" link set "$n" up; done
+
+	ip -n "$TOPO_CL" addr add $TOPO_CL4/24 dev cl0
+	ip -n "$TOPO_CL" addr add $TOPO_CL6/64 dev cl0 nodad
+	ip -n "$TOPO_CL" link set cl0 up
+	for n in "$TOPO_PVM" "$TOPO_SVM"; do
+		ip -n "$n" addr add $TOPO_VM4/24 dev eth0
+		ip -n "$n" addr add $TOPO_VM6/64 dev eth0 nodad
+		ip -n "$n" link set eth0 up
+	done
+
+	# Frames towards the PVM are mirrored to the secondary.
+	topo_pn tc qdisc add dev vport-pvm clsact || return 1
+	topo_pn tc filter add dev vport-pvm egress matchall \
+		action mirred egress mirror dev fwd0 || return 1
+	return 0
+}
+
+# Both guests answer neighbour lookups identically, but the SVM's requests
+# never reach the client: give both guests the client's address statically so
+# they stay in step (a real SVM inherits the PVM's neighbour cache).
+topo_static_neigh() {
+	local n
+	for n in "$TOPO_PVM" "$TOPO_SVM"; do
+		ip -n "$n" neigh replace $TOPO_CL4 lladdr $TOPO_CLMAC dev eth0 nud permanent
+		ip -n "$n" neigh replace $TOPO_CL6 lladdr $TOPO_CLMAC dev eth0 nud permanent
+	done
+	ip -n "$TOPO_CL" neigh replace $TOPO_VM4 lladdr $TOPO_VMMAC dev cl0 nud permanent
+	ip -n "$TOPO_CL" neigh replace $TOPO_VM6 lladdr $TOPO_VMMAC dev cl0 nud permanent
+}
+
+topo_ipt() { local n=$1; shift; ip netns exec "$n" "iptables-$TOPO_IPT" "$@"; }
+topo_ip6t() { local n=$1; shift; ip netns exec "$n" "ip6tables-$TOPO_IPT" "$@"; }
+
+# topo_rules_primary VMID
+topo_rules_primary() {
+	topo_ipt "$TOPO_PN" -t mangle -A PREROUTING -m physdev --physdev-in vport-pvm \
+		-j PMYCOLO --index "$1" --forward-dev fwd0 || return 1
+	topo_ip6t "$TOPO_PN" -t mangle -A PREROUTING -m physdev --physdev-in vport-pvm \
+		-j PMYCOLO --index "$1" --forward-dev fwd0 || return 1
+}
+
+topo_rules_secondary() {
+	topo_ipt "$TOPO_SN" -t mangle -A PREROUTING -m physdev --physdev-in vport-svm \
+		-j SECCOLO --index "$1" || return 1
+	topo_ip6t "$TOPO_SN" -t mangle -A PREROUTING -m physdev --physdev-in vport-svm \
+		-j SECCOLO --index "$1" || return 1
+}
+
+topo_rules_flush() {
+	local n
+	for n in "$TOPO_PN" "$TOPO_SN"; do
+		topo_ipt "$n" -t mangle -F 2>/dev/null
+		topo_ip6t "$n" -t mangle -F 2>/dev/null
+	done
+}
+
+# topo_ctl_start NS VMID MODE [options]: a colo-ctl session owning the VM.
+topo_ctl_start() {
+	local ns=$1 id=$2 mode=$3 fifo log fd
+	shift 3
+	fifo=$TOPO_DIR/ctl-$ns.in
+	log=$TOPO_DIR/ctl-$ns.log
+	rm -f "$fifo"
+	mkfifo "$fifo" || return 1
+	: > "$log"
+	exec {fd}<>"$fifo"
+	TOPO_CTL_FD[$ns]=$fd
+	ip netns exec "$ns" colo-ctl session "$id" "$mode" --no-control "$@" \
+		<"$fifo" >"$log" 2>&1 &
+	TOPO_CTL_PID[$ns]=$!
+	busywait 10000 grep -q '^registered' "$log" || {
+		echo "colo-ctl session in $ns did not register:" >&2
+		cat "$log" >&2
+		return 1
+	}
+}
+
+topo_ctl_log() { cat "$TOPO_DIR/ctl-$1.log"; }
+
+# topo_ctl NS CMD: send a session command, wait for "ok CMD" / "error CMD".
+topo_ctl() {
+	local ns=$1 cmd=$2 log=$TOPO_DIR/ctl-$1.log before
+	before=$(grep -c -E "^(ok|error) $cmd" "$log")
+	echo "$cmd" >&"${TOPO_CTL_FD[$ns]}"
+	busywait 10000 eval "[ \$(grep -c -E '^(ok|error) $cmd' '$log') -gt $before ]" || return 1
+	grep -E "^(ok|error) $cmd" "$log" | tail -n1 | grep -q '^ok'
+}
+
+topo_ctl_stop() {
+	local ns=$1 pid=${TOPO_CTL_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "TOPO_CTL_PID[$ns]"
+}
+
+# Checkpoint-needed notices seen by the session of NS (optionally of a reason).
+topo_notices() {
+	grep -c "checkpoint-needed.*${2:-}" "$TOPO_DIR/ctl-$1.log"
+}
+
+# topo_stat NS VMID NAME: one counter from `colo-ctl status`.
+topo_stat() {
+	ip netns exec "$1" colo-ctl status "$2" 2>/dev/null |
+		sed -n "s/^ *$3  *\([0-9][0-9]*\)\$/\1/p" | head -n1
+}
+
+topo_teardown() {
+	local p n
+	for p in "${TOPO_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${TOPO_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	TOPO_PIDS=()
+	topo_rules_flush
+	for n in "${!TOPO_CTL_PID[@]}"; do
+		topo_ctl_stop "$n"
+	done
+	for n in "$TOPO_CL" "$TOPO_PVM" "$TOPO_SVM" "$TOPO_PN" "$TOPO_SN"; do
+		ip netns del "$n" 2>/dev/null
+	done
+	[ -n "$TOPO_DIR" ] && rm -rf "$TOPO_DIR"
+	TOPO_DIR=
+}
+
+# topo_colo_up VMID [colo-ctl session options]: topology, both VMs registered
+# (primary in the primary host, secondary in the secondary host), rules,
+# static neighbours. Needs our modules loaded.
+topo_colo_up() {
+	local id=$1
+	shift
+	topo_setup || return 1
+	topo_ctl_start "$TOPO_PN" "$id" primary "$@" || return 1
+	topo_ctl_start "$TOPO_SN" "$id" secondary || return 1
+	topo_rules_primary "$id" || return 1
+	topo_rules_secondary "$id" || return 1
+	topo_static_neigh
+}
+
+# topo_servers PVM_VARIANT SVM_VARIANT: TCP (port 5001) and UDP (5002)
+# servers on both guests, IPv4 and IPv6.
+topo_servers() {
+	topo_bg "$TOPO_PVM" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" serve-tcp :: 5001 --variant "$1"
+	topo_bg "$TOPO_SVM" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" serve-tcp :: 5001 --variant "$2"
+	topo_bg "$TOPO_PVM" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" serve-udp :: 5002 --variant "$1"
+	topo_bg "$TOPO_SVM" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" serve-udp :: 5002 --variant "$2"
+	busywait 60000 eval "topo_pvm ss -ltnH | grep -q ':5001 ' && topo_svm ss -ltnH | grep -q ':5001 '" &&
+	busywait 60000 eval "topo_pvm ss -lunH | grep -q ':5002 ' && topo_svm ss -lunH | grep -q ':5002 '"
+}
+
+# topo_isn_capture NS FILE: first SYN-ACK's sequence number sent in NS.
+topo_isn_capture() {
+	topo_bg "$1" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" synack eth0 > "$2" 2>&1
+	busywait 60000 grep -q ready "$2"
+}
+topo_isn_of() { sed -n 's/^seq \([0-9]*\)$/\1/p' "$1" | head -n1; }
