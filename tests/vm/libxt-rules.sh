@@ -91,7 +91,7 @@ setup_ns() {
 # register BACKEND VMID MODE: hold a registration until teardown.
 register() {
 	local b=$1 id=$2 mode=$3
-	nsx colo-ctl register "$id" "$mode" >"$tmp/reg-$b-$id.log" 2>&1 &
+	ip netns exec "$ns" colo-ctl register "$id" "$mode" >"$tmp/reg-$b-$id.log" 2>&1 &
 	reg_pids+=($!)
 	if busywait 5000 nsx colo-ctl status "$id" >/dev/null 2>&1; then
 		ok "$b: VM $id registered as $mode"
