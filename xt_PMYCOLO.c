@@ -51,6 +51,7 @@
 #include <linux/icmpv6.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/x_tables.h>
+#include <asm/unaligned.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/tcp.h>
@@ -449,6 +450,65 @@ static bool pmy_clamp_ack(struct pmy_pkt *p, u32 ack)
 	return true;
 }
 
+/*
+ * SACK blocks of a PVM segment must not report client data the SVM has not
+ * acknowledged: the client would never retransmit it, and an SVM that missed
+ * it on the mirror could not catch up. If any block ends after @svm_ack, the
+ * whole option becomes NOPs (the TCP checksum is adjusted word by word).
+ * Returns false only if the header could not be made writable.
+ */
+static bool pmy_sack_clamp(struct sk_buff *skb, unsigned int thoff, u32 svm_ack)
+{
+	unsigned int optlen, i, len, s, e, w, blk;
+	struct tcphdr *th;
+	__be16 old, new;
+	bool strip;
+	u8 *b, *opt;
+
+	th = (struct tcphdr *)(skb->data + thoff);
+	if (th->doff <= 5)
+		return true;
+	if (skb_ensure_writable(skb, thoff + th->doff * 4))
+		return false;
+	th = (struct tcphdr *)(skb->data + thoff);
+	b = (u8 *)th;
+	opt = b + sizeof(*th);
+	optlen = th->doff * 4 - sizeof(*th);
+	for (i = 0; i < optlen; i += len) {
+		if (opt[i] == TCPOPT_EOL)
+			break;
+		if (opt[i] == TCPOPT_NOP) {
+			len = 1;
+			continue;
+		}
+		if (i + 1 >= optlen)
+			break;
+		len = opt[i + 1];
+		if (len < 2 || i + len > optlen)
+			break;
+		if (opt[i] != TCPOPT_SACK)
+			continue;
+		strip = false;
+		for (blk = i + 2; blk + 8 <= i + len; blk += 8)
+			if (colo_seq_after(get_unaligned_be32(opt + blk + 4), svm_ack))
+				strip = true;
+		if (!strip)
+			continue;
+		s = sizeof(*th) + i;
+		e = s + len;
+		for (w = s & ~1U; w < e; w += 2) {
+			memcpy(&old, b + w, 2);
+			if (w >= s)
+				b[w] = TCPOPT_NOP;
+			if (w + 1 < e)
+				b[w + 1] = TCPOPT_NOP;
+			memcpy(&new, b + w, 2);
+			inet_proto_csum_replace2(&th->check, skb, old, new, false);
+		}
+	}
+	return true;
+}
+
 /* @p is unlinked from its kind queue (and the engine) already. */
 static void pmy_release_gated(struct pmy_conn *pc, struct pmy_pkt *p,
 			      struct pmy_ctx *ctx)
@@ -457,6 +517,8 @@ static void pmy_release_gated(struct pmy_conn *pc, struct pmy_pkt *p,
 	    !(p->tcpflags & (TCPHDR_SYN | TCPHDR_RST)))
 		pmy_clamp_ack(p, pc->svm_ack);
 	if (pmy_ack_ok(pc, p)) {
+		if (p->proto == IPPROTO_TCP && pc->svm_ack_valid)
+			pmy_sack_clamp(p->skb, p->thoff, pc->svm_ack);
 		list_del_init(&p->all);
 		pc->pvm_held--;
 		list_add_tail(&p->all, &ctx->rel);
@@ -874,7 +936,8 @@ drop:
 	return NF_DROP;
 }
 
-static bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi)
+static bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
+			    u32 *svm_ack)
 {
 	struct pmy_conn *pc = colo_conn_priv(conn);
 	bool ok;
@@ -888,6 +951,7 @@ static bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi)
 	}
 	ok = !pc->dead && pc->svm_ack_valid &&
 	     !colo_seq_after(pi->ack, pc->svm_ack);
+	*svm_ack = pc->svm_ack;
 	spin_unlock(&conn->lock);
 	return ok;
 }
@@ -902,6 +966,7 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 	struct pmy_vm *pvm;
 	struct nf_conn *ct;
 	unsigned int verdict;
+	u32 svm_ack = 0;
 
 	ct = nf_ct_get(skb, &ctinfo);
 	if (!ct)
@@ -939,8 +1004,13 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 	 * the ACK gate if it acknowledges more than the SVM did. */
 	if (pi.proto == IPPROTO_TCP && !pi.len &&
 	    !(pi.tcpflags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST)) &&
-	    pmy_pure_ack_ok(conn, &pi)) {
+	    pmy_pure_ack_ok(conn, &pi, &svm_ack)) {
 		colo_conn_put(conn);
+		if ((pi.tcpflags & TCPHDR_ACK) &&
+		    !pmy_sack_clamp(skb, pi.thoff, svm_ack)) {
+			colo_vm_stat_inc(vm, COLO_STAT_DROPPED);
+			return NF_DROP;
+		}
 		return XT_CONTINUE;
 	}
 	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi,
