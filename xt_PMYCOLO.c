@@ -1302,6 +1302,8 @@ static void pmy_fwd_work_fn(struct work_struct *work)
 }
 
 /*
+ * One forward NIC serves one VM (-EINVAL otherwise): an SVM packet is tied
+ * to its VM by the NIC it arrives on.
  * Called from checkentry, which may run under nf_tables' commit mutex: the
  * RTNL is taken elsewhere before that mutex, so only try it here and leave the
  * attach to a work item if it is busy.
@@ -1324,6 +1326,13 @@ static struct pmy_fwd *pmy_fwd_get(struct net *net, const char *name, u32 vm_id)
 	strscpy(fwd->name, name, sizeof(fwd->name));
 	list_add(&fwd->node, &pmy_fwds);
 found:
+	if (fwd->refs && fwd->vm_id != vm_id) {
+		/* SVM packets are tied to a VM by their forward NIC */
+		mutex_unlock(&pmy_fwd_mutex);
+		pr_info_ratelimited("forward device %s already serves VM %u: one forward NIC per VM\n",
+				    name, fwd->vm_id);
+		return ERR_PTR(-EINVAL);
+	}
 	fwd->refs++;
 	WRITE_ONCE(fwd->vm_id, vm_id);
 	mutex_unlock(&pmy_fwd_mutex);
@@ -1481,13 +1490,24 @@ static int pmy_conn_age(struct colo_conn *conn, void *data)
 {
 	struct pmy_conn *pc = colo_conn_priv(conn);
 	struct pmy_age *a = data;
+	struct colo_vm *vm = conn->vm;
 	bool pvm = false, svm = false;
+	bool in_ckpt;
 	struct pmy_pkt *p;
+	u32 cut;
 
+	/* Packets of the epoch cut by CHECKPOINT_BEGIN wait for its DONE, not
+	 * for the SVM: they do not age (else a checkpoint slower than the hold
+	 * timeout would ask for another one). pvm_all is in arrival order, so
+	 * epochs never decrease along it. */
+	in_ckpt = READ_ONCE(vm->state) == COLO_STATE_CHECKPOINT;
+	cut = READ_ONCE(vm->cut_epoch);
 	spin_lock_bh(&conn->lock);
-	if (!list_empty(&pc->pvm_all)) {
-		p = list_first_entry(&pc->pvm_all, struct pmy_pkt, all);
+	list_for_each_entry(p, &pc->pvm_all, all) {
+		if (in_ckpt && (s32)(p->epoch - cut) <= 0)
+			continue;
 		pmy_age_one(a, p->stamp, &pvm);
+		break;
 	}
 	if (!list_empty(&pc->svm_all)) {
 		p = list_first_entry(&pc->svm_all, struct pmy_pkt, all);
@@ -1835,9 +1855,9 @@ static int pmy_tg_check(const struct xt_tgchk_param *par)
 		return ret;
 	}
 	fwd = pmy_fwd_get(par->net, info->forward_dev, info->index);
-	if (!fwd) {
+	if (IS_ERR_OR_NULL(fwd)) {
 		nf_ct_netns_put(par->net, par->family);
-		return -ENOMEM;
+		return fwd ? PTR_ERR(fwd) : -ENOMEM;
 	}
 	info->priv = fwd;
 	return 0;

@@ -63,7 +63,7 @@ def greeting(variant):
 
 def handle_tcp(conn, variant):
     try:
-        f = conn.makefile("rb")
+        f = conn.makefile("rb", buffering=0)
         line = f.readline().decode().strip()
         if line.startswith("get "):
             n = int(line.split()[1])
