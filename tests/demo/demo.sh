@@ -63,8 +63,6 @@ say "   the client has received $(wc -c < "$out") bytes so far (the PVM's answer
 counters | grep -E 'held|mismatches|notifies'
 say "   daemon: checkpoint (QEMU would stop the PVM, copy its state to the SVM, resume)"
 topo_ctl "$TOPO_PN" begin && say "   daemon -> kernel: CHECKPOINT_BEGIN (epoch cut)"
-topo_ctl "$TOPO_SN" begin >/dev/null
-topo_ctl "$TOPO_SN" done >/dev/null
 topo_ctl "$TOPO_PN" done && say "   daemon -> kernel: CHECKPOINT_DONE (held output released)"
 wait $client
 say "   the client got: $(cat "$out")"
