@@ -52,6 +52,7 @@ static const struct nla_policy colo_nl_policy[COLO_A_MAX + 1] = {
 	[COLO_A_PORTID]		= { .type = NLA_REJECT },
 	[COLO_A_STATS]		= { .type = NLA_REJECT },
 	[COLO_A_CONN]		= { .type = NLA_REJECT },
+	[COLO_A_STOP_TIME]	= { .type = NLA_U64 },
 };
 
 static struct genl_family colo_nl_family;

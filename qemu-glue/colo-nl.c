@@ -1198,6 +1198,7 @@ const char *colo_nl_reason_name(uint32_t reason)
 		[COLO_REASON_SVM_ONLY]		= "svm-only",
 		[COLO_REASON_QUEUE_LIMIT]	= "queue-limit",
 		[COLO_REASON_CONN_GONE]		= "conn-gone",
+		[COLO_REASON_UNSYNCED]		= "unsynced",
 	};
 	return COLO_NL_NAME(names, reason);
 }
@@ -1242,6 +1243,9 @@ const char *colo_nl_stat_name(unsigned int stat)
 		[COLO_STAT_CONNS]		= "conns",
 		[COLO_STAT_SEQ_ADJUSTED]	= "seq_adjusted",
 		[COLO_STAT_PASSED]		= "passed",
+		[COLO_STAT_RELEASED_FAILOVER]	= "released_failover",
+		[COLO_STAT_DROPPED_UNVERIFIABLE] = "dropped_unverifiable",
+		[COLO_STAT_SVM_STALE]		= "svm_stale",
 	};
 	return COLO_NL_NAME(names, stat);
 }

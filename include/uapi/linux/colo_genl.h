@@ -35,6 +35,12 @@
  * COLO_CMD_CHECKPOINT_BEGIN: the guest is stopped; cut the current epoch.
  *   COLO_A_VM_ID u32 required. The ack carries no data; the epoch that will be
  *   released by the matching DONE is reported in the monitor echo (COLO_A_EPOCH).
+ *   COLO_A_STOP_TIME u64 optional: when the guest really stopped, in
+ *   nanoseconds of CLOCK_REALTIME (QEMU's STOP event timestamp; QEMU and the
+ *   primary's kernel share the host's clock). Held PVM packets that reached
+ *   the proxy after that instant belong to the new epoch, however late the
+ *   BEGIN itself arrives, so the DONE never releases output the guest sent
+ *   after it resumed. Without it the cut is the moment BEGIN is handled.
  *
  * COLO_CMD_CHECKPOINT_DONE: the checkpoint that began last has completed (the
  *   secondary loaded the state). Primary: every PVM packet held in an epoch up
@@ -103,6 +109,10 @@ enum colo_reason {
 	COLO_REASON_SVM_ONLY,		/* SVM sent something the PVM did not */
 	COLO_REASON_QUEUE_LIMIT,	/* too many held packets */
 	COLO_REASON_CONN_GONE,		/* a connection with held output died */
+	COLO_REASON_UNSYNCED,		/* output on a connection whose compare
+					 * state is unknown (first seen
+					 * mid-stream, or after a re-register):
+					 * only a checkpoint can cover it */
 	__COLO_REASON_MAX
 };
 
@@ -134,6 +144,7 @@ enum colo_attr {
 	COLO_A_PORTID,		/* u32 */
 	COLO_A_STATS,		/* nest, COLO_STAT_* */
 	COLO_A_CONN,		/* nest, COLO_CONN_A_* */
+	COLO_A_STOP_TIME,	/* u64, ns of CLOCK_REALTIME (BEGIN) */
 	__COLO_A_MAX
 };
 #define COLO_A_MAX (__COLO_A_MAX - 1)
@@ -160,6 +171,11 @@ enum colo_stat {
 	COLO_STAT_CONNS,		/* connections tracked right now */
 	COLO_STAT_SEQ_ADJUSTED,		/* secondary: connections given an offset */
 	COLO_STAT_PASSED,		/* packets passed untouched (failover) */
+	COLO_STAT_RELEASED_FAILOVER,	/* held PVM packets released by failover */
+	COLO_STAT_DROPPED_UNVERIFIABLE,	/* PVM packets dropped because they
+					 * cannot be compared (untracked,
+					 * invalid conntrack, VM not attached) */
+	COLO_STAT_SVM_STALE,		/* SVM packets of a closed epoch dropped */
 	__COLO_STAT_MAX
 };
 #define COLO_STAT_MAX (__COLO_STAT_MAX - 1)

@@ -164,10 +164,10 @@ const char *colo_nl_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
 		"none", "mismatch", "hold-timeout", "svm-only", "queue-limit",
-		"conn-gone",
+		"conn-gone", "unsynced",
 	};
 
-	return reason < 6 ? names[reason] : "unknown";
+	return reason < 7 ? names[reason] : "unknown";
 }
 
 int colo_nl_control_path(uint32_t vm_id, char *buf, size_t len)
