@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pmycolo_svm.c - COLO primary side (xt_PMYCOLO.ko): SVM intake. A frame the
+ * SVM sent arrives on the forward NIC (pmycolo_fwd.c); it is validated,
+ * trimmed and reassembled, tied to the PVM's conntrack by its tuple and fed to
+ * the comparison of its connection.
+ */
+#include "pmycolo.h"
+
+static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
+			    const struct pmy_info *pi)
+{
+	struct pmy_conn *pc = colo_conn_priv(conn);
+	struct colo_vm *vm = conn->vm;
+	struct pmy_vm *pvm = pc->pvm;
+	bool svm_only = false;
+	struct pmy_ctx ctx;
+	struct pmy_pkt *p;
+	u32 limit;
+
+	colo_vm_stat_inc(vm, COLO_STAT_SVM_PACKETS);
+	p = pmy_pkt_alloc(skb, pi);
+	if (!p) {
+		colo_vm_stat_inc(vm, COLO_STAT_SVM_DROPPED);
+		kfree_skb(skb);
+		return;
+	}
+	/* The NIC may go away while the packet waits; it is never used again. */
+	skb->dev = NULL;
+	pmy_ctx_init(&ctx);
+	limit = READ_ONCE(vm->queue_limit) ?: PMY_SVM_QUEUE_MAX;
+
+	spin_lock(&conn->lock);
+	if (pc->dead || READ_ONCE(pvm->dead) || READ_ONCE(pvm->failover)) {
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_dropped++;
+	} else if (pc->svm_queued >= limit) {
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_dropped++;
+		svm_only = true;
+	} else if (pi->proto == IPPROTO_TCP) {
+		pmy_svm_tcp(pc, p, pi, &ctx);
+	} else if (pc->mismatched) {
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_dropped++;
+	} else {
+		p->stamp = jiffies;
+		list_add_tail(&p->all, &pc->svm_all);
+		list_add_tail(&p->q, &pc->svm_dgram);
+		pc->svm_queued++;
+		pmy_dgram_match(pc, &ctx);
+	}
+	spin_unlock(&conn->lock);
+
+	if (svm_only && ctx.reason == COLO_REASON_NONE)
+		ctx.reason = COLO_REASON_SVM_ONLY;
+	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_MATCH);
+	pmy_timer_arm(vm, pvm);
+}
+
+/* Validate, trim and reassemble. Returns the skb to use, or NULL if it was
+ * consumed (queued for reassembly or dropped). */
+static struct sk_buff *pmy_svm_sanitize(struct net *net, u8 family,
+					struct sk_buff *skb)
+{
+	if (family == NFPROTO_IPV4) {
+		const struct iphdr *iph;
+		u32 len;
+
+		if (!pskb_may_pull(skb, sizeof(*iph)))
+			goto drop;
+		iph = ip_hdr(skb);
+		if (iph->version != 4 || iph->ihl < 5 ||
+		    !pskb_may_pull(skb, iph->ihl * 4))
+			goto drop;
+		iph = ip_hdr(skb);
+		len = ntohs(iph->tot_len);
+		if (len > skb->len || len < iph->ihl * 4 ||
+		    pskb_trim_rcsum(skb, len))
+			goto drop;
+		if (ip_is_fragment(ip_hdr(skb))) {
+			if (ip_defrag(net, skb, PMY_DEFRAG_USER))
+				return NULL;	/* queued, or freed */
+		}
+		return skb;
+	}
+
+	if (!pskb_may_pull(skb, sizeof(struct ipv6hdr)))
+		goto drop;
+	if (ipv6_hdr(skb)->version != 6)
+		goto drop;
+	if (ipv6_hdr(skb)->payload_len) {
+		u32 len = sizeof(struct ipv6hdr) + ntohs(ipv6_hdr(skb)->payload_len);
+
+		if (len > skb->len || pskb_trim_rcsum(skb, len))
+			goto drop;
+	}
+	switch (nf_ct_frag6_gather(net, skb, PMY_DEFRAG_USER)) {
+	case 0:
+		return skb;
+	case -EINPROGRESS:
+		return NULL;
+	default:
+		goto drop;
+	}
+drop:
+	kfree_skb(skb);
+	return NULL;
+}
+
+/* ICMP errors belong to the connection they quote. */
+static bool pmy_icmp_is_error(u8 family, const struct sk_buff *skb,
+			      const struct pmy_info *pi)
+{
+	u8 _type;
+	const u8 *type;
+
+	if (!(family == NFPROTO_IPV4 && pi->proto == IPPROTO_ICMP) &&
+	    !(family == NFPROTO_IPV6 && pi->proto == IPPROTO_ICMPV6))
+		return false;
+	type = skb_header_pointer(skb, pi->thoff, sizeof(_type), &_type);
+	if (!type)
+		return false;
+	if (family == NFPROTO_IPV6)
+		return !(*type & ICMPV6_INFOMSG_MASK);
+	return *type == ICMP_DEST_UNREACH || *type == ICMP_SOURCE_QUENCH ||
+	       *type == ICMP_REDIRECT || *type == ICMP_TIME_EXCEEDED ||
+	       *type == ICMP_PARAMETERPROB;
+}
+
+/* The PVM's conntrack of an SVM packet, referenced, or NULL. */
+static struct nf_conn *pmy_svm_ct(struct net *net, u8 family,
+				  const struct sk_buff *skb,
+				  const struct pmy_info *pi)
+{
+	struct nf_conntrack_tuple tuple, inner;
+	const struct nf_conntrack_tuple_hash *h;
+
+	if (pmy_icmp_is_error(family, skb, pi)) {
+		/* 8 bytes of ICMP(v6) header, then the quoted packet */
+		if (!nf_ct_get_tuplepr(skb, pi->thoff + 8, family, net, &inner) ||
+		    !nf_ct_invert_tuple(&tuple, &inner))
+			return NULL;
+	} else if (!nf_ct_get_tuplepr(skb, skb_network_offset(skb), family,
+				      net, &tuple)) {
+		return NULL;
+	}
+	h = nf_conntrack_find_get(net, &nf_ct_zone_dflt, &tuple);
+	return h ? nf_ct_tuplehash_to_ctrack(h) : NULL;
+}
+
+void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
+		  const char *why)
+{
+	struct colo_vm *vm = colo_vm_find_rcu(net, vm_id);
+
+	if (vm)
+		colo_vm_stat_inc(vm, COLO_STAT_SVM_DROPPED);
+	net_dbg_ratelimited("vm %u: SVM packet dropped: %s\n", vm_id, why);
+	kfree_skb(skb);
+}
+
+void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
+{
+	u8 family = skb->protocol == htons(ETH_P_IP) ? NFPROTO_IPV4 : NFPROTO_IPV6;
+	struct net *net = dev_net(skb->dev);
+	u32 vm_id = READ_ONCE(fwd->vm_id);
+	struct colo_conn *conn;
+	struct pmy_info pi;
+	struct colo_vm *vm;
+	struct nf_conn *ct;
+
+	skb_reset_network_header(skb);
+	skb = pmy_svm_sanitize(net, family, skb);
+	if (!skb)
+		return;
+	if (pmy_parse(skb, family, &pi))
+		return pmy_svm_drop(net, vm_id, skb, "malformed");
+	ct = pmy_svm_ct(net, family, skb, &pi);
+	if (!ct)
+		return pmy_svm_drop(net, vm_id, skb, "no PVM connection");
+
+	conn = colo_conn_find(ct);
+	if (!conn) {
+		/* The SVM is ahead: the PVM has not answered on this
+		 * connection yet. Queue for a while (hold timeout). */
+		vm = colo_vm_find_rcu(net, vm_id);
+		if (vm && vm->mode == COLO_MODE_PRIMARY && READ_ONCE(vm->priv) &&
+		    READ_ONCE(vm->state) != COLO_STATE_FAILOVER)
+			conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+	}
+	nf_ct_put(ct);
+	if (!conn)
+		return pmy_svm_drop(net, vm_id, skb, "connection not tracked");
+	if (conn->ops != &pmy_ops || READ_ONCE(conn->vm->dead)) {
+		colo_conn_put(conn);
+		return pmy_svm_drop(net, vm_id, skb, "connection of another mode");
+	}
+	pmy_svm_enqueue(conn, skb, &pi);
+	colo_conn_put(conn);
+}
