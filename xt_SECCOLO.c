@@ -85,9 +85,15 @@ struct seccolo_conn {
 	s32	offset;		/* PVM - SVM */
 };
 
-/* vm->priv */
+/*
+ * vm->priv. The hook reaches it through a conn found under RCU (conn->vm),
+ * which the core's teardown only unlinks after vm_destroy: readers use
+ * READ_ONCE(vm->priv) inside their RCU section and the memory is freed after
+ * a grace period.
+ */
 struct seccolo_vm {
 	atomic_t	no_seqadj;	/* conns we could not adjust */
+	struct rcu_head	rcu;
 };
 
 /* Hook users per netns and family, under seccolo_mutex. */
@@ -381,7 +387,8 @@ static void seccolo_vm_destroy(struct colo_vm *vm)
 
 	/* offsets stay in the conntracks: connections keep working */
 	WRITE_ONCE(vm->priv, NULL);
-	kfree(sv);
+	if (sv)
+		kfree_rcu(sv, rcu);	/* the hook may still be reading it */
 }
 
 /* The SVM now runs the PVM's TCP state: stop translating (see top). */
@@ -524,6 +531,7 @@ static void __exit seccolo_tg_exit(void)
 	/* no rule left, so no hook either */
 	colo_unregister_mode_ops(&seccolo_ops);
 	unregister_pernet_subsys(&seccolo_net_ops);
+	rcu_barrier();	/* kfree_rcu() of struct seccolo_vm */
 }
 
 module_init(seccolo_tg_init);
