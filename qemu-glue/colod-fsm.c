@@ -128,8 +128,9 @@ bool colod_fsm_wanted(const struct colod_fsm *f)
 static void act(struct colod_out *out, enum colod_act a, const char *why)
 {
 	out->acts |= COLOD_ACT(a);
-	if (why && (a == ACT_CP_FAILED || a == ACT_FO_FAILED || a == ACT_LOG ||
-		    !out->why))
+	if (a == ACT_LOG)
+		out->log = why;
+	else if (why)
 		out->why = why;
 }
 

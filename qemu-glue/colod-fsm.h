@@ -82,7 +82,7 @@ enum colod_act {
 	ACT_CP_FAILED,		/* answer checkpoint waiters with out->why */
 	ACT_FO_DONE,		/* answer failover waiters ok */
 	ACT_FO_FAILED,		/* answer failover waiters with out->why */
-	ACT_LOG,		/* log out->why */
+	ACT_LOG,		/* log out->log */
 	CA_NR_ACTS
 };
 
@@ -132,7 +132,8 @@ struct colod_in {
 struct colod_out {
 	unsigned int acts;
 	int64_t stop_ts_us;		/* ACT_BEGIN */
-	const char *why;		/* ACT_CP_FAILED, ACT_FO_FAILED, ACT_LOG */
+	const char *why;		/* ACT_CP_FAILED, ACT_FO_FAILED */
+	const char *log;		/* ACT_LOG */
 	enum colod_kind kind;		/* ACT_CP_DONE: the checkpoint's kind */
 	bool coalesced;			/* EV_REQUEST: joined a pending one */
 };

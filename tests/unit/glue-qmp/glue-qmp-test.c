@@ -572,6 +572,8 @@ struct daemon {
 	struct fake nl;	/* fake netlink side (colod-fakenl), fd -1 if none */
 	char ctl[128], log[128];
 	int colo_mode;	/* 0 none, 1 as --side */
+	bool no_events;	/* the `events' capability off and not settable */
+	bool mute_migrate;	/* query-migrate never answered */
 	const char *side;
 };
 
@@ -691,7 +693,10 @@ static int64_t serve(struct daemon *d, const char *want, char *args,
 		else if (!strcmp(name, "query-migrate-parameters"))
 			fake_write(&d->f, "{\"return\": {\"x-checkpoint-delay\": 200, \"max-bandwidth\": 1}, \"id\": %lld}\n", (long long)id);
 		else if (!strcmp(name, "query-migrate-capabilities"))
-			fake_write(&d->f, "{\"return\": [{\"state\": false, \"capability\": \"xbzrle\"}, {\"state\": true, \"capability\": \"events\"}, {\"state\": true, \"capability\": \"x-colo\"}], \"id\": %lld}\n", (long long)id);
+			fake_write(&d->f, "{\"return\": [{\"state\": false, \"capability\": \"xbzrle\"}, {\"state\": %s, \"capability\": \"events\"}, {\"state\": true, \"capability\": \"x-colo\"}], \"id\": %lld}\n",
+				   d->no_events ? "false" : "true", (long long)id);
+		else if (!strcmp(name, "query-migrate") && d->mute_migrate)
+			continue;
 		else if (!strcmp(name, "query-colo-status"))
 			fake_write(&d->f, "{\"return\": {\"reason\": \"none\", \"mode\": \"%s\", \"last-mode\": \"none\"}, \"id\": %lld}\n",
 				   d->colo_mode ? d->side : "none", (long long)id);
@@ -1034,7 +1039,7 @@ static int t_colod_peer_lost(void)
 	int64_t id;
 	int code;
 
-	daemon_start(&d, "peer", "primary", "--attach");
+	daemon_start(&d, "peer", "primary", "--attach --failover auto");
 	CHECK(!wait_ctl(&d), "control socket never appeared");
 	ev(&d, "STOP", NULL, 1000);
 	ev(&d, "COLO_EXIT", "{\"mode\": \"primary\", \"reason\": \"error\"}", 2000);
@@ -1089,6 +1094,19 @@ static int t_colod_nl_needed(void)
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "INIT 5 1 0 0"), "proxy init '%s'", l);
 
+	/* attached with a fresh registration: a checkpoint first */
+	id = serve(&d, "migrate-set-parameters", args, sizeof(args), 3000);
+	CHECK(id > 0, "no checkpoint after attaching");
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	ev(&d, "STOP", NULL, t - 1000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 1}", t - 999000);
+	ev(&d, "RESUME", NULL, t - 990000);
+	l = nl_line(&d, 1000);
+	CHECK(!strcmp(l, "BEGIN 5 2999999000000000"), "attach checkpoint: '%s'", l);
+	CHECK(!strcmp(nl_line(&d, 1000), "DONE 5"), "attach checkpoint: no DONE");
+	usleep(100000);
+	CHECK(log_has(&d, "reason=attach"), "attach reason not logged");
+
 	/* a notice for another VM is ignored */
 	nl_send(&d, "NEEDED 6 1 1\n");
 	CHECK(serve(&d, NULL, NULL, 0, 300) < 0, "checkpoint for another VM's notice");
@@ -1105,14 +1123,15 @@ static int t_colod_nl_needed(void)
 	CHECK(!l[0], "'%s' before the RAM sync", l);
 	ev(&d, "MIGRATION_PASS", "{\"pass\": 5}", t + 10);
 	l = nl_line(&d, 1000);
-	CHECK(!strcmp(l, "BEGIN 5"), "after PASS: '%s'", l);
+	/* cut at the guest's stop (QMP timestamp in ns), not when colod acts */
+	CHECK(!strcmp(l, "BEGIN 5 3000000000000000"), "after PASS: '%s'", l);
 	l = nl_line(&d, 200);
 	CHECK(!l[0], "'%s' before RESUME (released before the checkpoint completed)", l);
 	ev(&d, "RESUME", NULL, t + 30000);
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "DONE 5"), "after RESUME: '%s'", l);
 	CHECK(serve(&d, NULL, NULL, 0, 300) < 0, "storm gave a second checkpoint");
-	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "needed=1 ") &&
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "needed=2 ") &&
 	      strstr(ans, "coalesced=4") && strstr(ans, "last_reason=needed:mismatch"),
 	      "status '%s'", ans);
 
@@ -1124,21 +1143,26 @@ static int t_colod_nl_needed(void)
 	ev(&d, "STOP", NULL, t + 1000000);
 	ev(&d, "MIGRATION_PASS", "{\"pass\": 6}", t + 1000010);
 	ev(&d, "RESUME", NULL, t + 1020000);
-	CHECK(!strcmp(nl_line(&d, 1000), "BEGIN 5") && !strcmp(nl_line(&d, 1000), "DONE 5"),
+	CHECK(!strcmp(nl_line(&d, 1000), "BEGIN 5 3000001000000000") &&
+	      !strcmp(nl_line(&d, 1000), "DONE 5"),
 	      "overrun checkpoint not bracketed");
 	CHECK(!status_of(&d, ans, sizeof(ans)), "no status");	/* syncs */
 	CHECK(log_has(&d, "reason=overrun"), "overrun reason not logged");
 
-	/* failover: the kernel first, then QEMU */
+	/* failover: QEMU first; the kernel only once QEMU left COLO */
 	{
 		int fd = ctl_send(d.ctl, "failover");
 
 		id = serve(&d, "x-colo-lost-heartbeat", NULL, 0, 2000);
 		CHECK(id > 0, "no x-colo-lost-heartbeat");
-		l = nl_line(&d, 0);
-		CHECK(!strcmp(l, "FAILOVER 5"), "kernel failover not sent first: '%s'", l);
+		l = nl_line(&d, 200);
+		CHECK(!l[0], "'%s' before QEMU accepted the failover", l);
 		fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+		l = nl_line(&d, 50);
+		CHECK(!l[0], "'%s' before QEMU left COLO", l);
 		ev(&d, "COLO_EXIT", "{\"mode\": \"primary\", \"reason\": \"request\"}", 1);
+		l = nl_line(&d, 1000);
+		CHECK(!strcmp(l, "FAILOVER 5"), "kernel not failed over: '%s'", l);
 		serve(&d, "never", NULL, 0, 300);
 		CHECK(!ctl_answer(fd, ans, sizeof(ans), 2000) && !strcmp(ans, "ok"),
 		      "failover answer '%s'", ans);
@@ -1167,7 +1191,7 @@ static int t_colod_nl_secondary(void)
 	CHECK(!strcmp(l, "INIT 5 2 0 0"), "proxy init '%s'", l);
 	ev(&d, "STOP", NULL, 1000000);
 	l = nl_line(&d, 1000);
-	CHECK(!strcmp(l, "BEGIN 5"), "after STOP: '%s'", l);
+	CHECK(!strcmp(l, "BEGIN 5 1000000000"), "after STOP: '%s'", l);
 	ev(&d, "RESUME", NULL, 1008000);
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "DONE 5"), "after RESUME: '%s'", l);
