@@ -14,8 +14,14 @@
  * started on it (with --wait-colo unless --start/--attach was given); once
  * colod has registered the VM with the kernel (its control socket answers:
  * the targets refuse rules for unregistered VMs), `PATH SIDE install FWD TAP
- * ID` runs, and `PATH SIDE uninstall FWD TAP ID` when QEMU is gone. Single-threaded: signals are taken
- * synchronously with sigtimedwait().
+ * ID` runs, and `PATH SIDE uninstall FWD TAP ID` when QEMU is gone.
+ * Single-threaded: signals are taken synchronously with sigtimedwait().
+ *
+ * colod ending while QEMU runs would end protection silently (the kernel
+ * drops the VM with its registration): colo-qemu starts it again, with
+ * --wait-colo (it re-registers, attaches to QEMU in COLO and begins with a
+ * checkpoint), at most --colod-restarts times a minute; past that it stops
+ * the guest (QMP `stop`), which then produces no output nobody verifies.
  *
  * Exit status: QEMU's exit status; 128+N if QEMU was killed by signal N;
  * 124 the tap did not appear in time; 125 usage or setup error; 126 the
@@ -72,6 +78,9 @@ struct launcher {
 	int qemu_status, daemon_status;
 	bool qemu_done, daemon_done;
 	bool stopping;			/* QEMU was asked to end */
+	int max_restarts, restarts;
+	int64_t restart_window, restart_at;
+	bool gave_up;
 	sigset_t sigs;
 };
 
@@ -100,6 +109,8 @@ static void usage(FILE *f)
 "  --no-daemon           do not run colod\n"
 "  --tap-timeout S       wait this long for the tap to appear (30)\n"
 "  --script-timeout S    colo_script install/uninstall time limit (60)\n"
+"  --colod-restarts N    restart a colod that ended at most N times a\n"
+"                        minute, then stop the guest (3; 0: stop at once)\n"
 "Other options before -- are passed to colod (e.g. --start --peer URI).\n"
 "Exit: QEMU's status, 128+N QEMU killed by signal N, 124 tap missing,\n"
 "125 usage/setup error, 126 install script failed, 127 QEMU not executable.\n");
@@ -333,7 +344,7 @@ static void reap(struct launcher *l)
 		l->daemon_status = st;
 		describe("colod", st, what, sizeof(what));
 		if (!l->qemu_done && !l->stopping && kill(l->qemu, 0) == 0)
-			say("%s; QEMU keeps running without COLO control", what);
+			say("%s while QEMU runs", what);
 		else
 			say("%s", what);
 	}
@@ -564,6 +575,7 @@ static int parse_args(struct launcher *l, int argc, char **argv)
 	l->vm_id = 1;
 	l->tap_timeout_s = 30;
 	l->script_timeout_s = 60;
+	l->max_restarts = 3;
 	l->colod_args = calloc((size_t)argc + 1, sizeof(char *));
 	if (!l->colod_args)
 		return -1;
@@ -604,6 +616,14 @@ static int parse_args(struct launcher *l, int argc, char **argv)
 				return -1;
 		} else if (!strcmp(a, "--no-daemon")) {
 			l->no_daemon = true;
+		} else if (!strcmp(a, "--colod-restarts")) {
+			const char *s = ARG();
+
+			if (!s || !parse_u32(s, 1000, &v)) {
+				say("--colod-restarts: expected a count");
+				return -1;
+			}
+			l->max_restarts = (int)v;
 		} else if (!strcmp(a, "--tap-timeout") ||
 			   !strcmp(a, "--script-timeout")) {
 			const char *s = ARG();
@@ -653,6 +673,100 @@ static int start_daemon(struct launcher *l)
 	l->daemon = spawn(l, v);
 	free(v);
 	return l->daemon > 0 ? 0 : -1;
+}
+
+/*
+ * Stop the guest over QMP (colod is gone, so QEMU takes a new client). Bounded
+ * waits: QEMU answers at once or not at all.
+ */
+static int stop_guest(struct launcher *l)
+{
+	static const char cmds[] =
+		"{\"execute\": \"qmp_capabilities\"}\n{\"execute\": \"stop\"}\n";
+	int64_t deadline = now_ms() + 5000;
+	char buf[4096];
+	size_t len = 0;
+	int fd = -1, returns = 0;
+
+	while (fd < 0 && now_ms() < deadline) {
+		fd = unix_connect(l->qmp_path);
+		if (fd < 0)
+			wait_event(l, 100);
+	}
+	if (fd < 0)
+		return -1;
+	if (write(fd, cmds, sizeof(cmds) - 1) != (ssize_t)(sizeof(cmds) - 1)) {
+		close(fd);
+		return -1;
+	}
+	while (returns < 2 && now_ms() < deadline && len < sizeof(buf) - 1) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		const char *p;
+		ssize_t n;
+
+		if (poll(&pfd, 1, 200) != 1)
+			continue;
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		for (returns = 0, p = buf; (p = strstr(p, "\"return\"")); p++)
+			returns++;
+	}
+	close(fd);
+	return returns >= 2 ? 0 : -1;
+}
+
+/* A restarted colod must not migrate again: it attaches or waits. */
+static void daemon_args_for_restart(struct launcher *l)
+{
+	int k;
+
+	for (k = 0; k < l->n_colod_args; k++)
+		if (!strcmp(l->colod_args[k], "--start") ||
+		    !strcmp(l->colod_args[k], "--attach"))
+			l->colod_args[k] = "--wait-colo";
+}
+
+/* colod ended while QEMU runs: protection must not end silently. */
+static void daemon_lost(struct launcher *l)
+{
+	int64_t now = now_ms();
+
+	if (l->gave_up)
+		return;
+	if (!l->restart_at) {
+		if (now - l->restart_window > 60000) {
+			l->restart_window = now;
+			l->restarts = 0;
+		}
+		if (l->restarts >= l->max_restarts) {
+			say("colod ended %d times within a minute: stopping the guest (no output may leave unverified); restart colod by hand and `cont` it",
+			    l->restarts);
+			l->gave_up = true;
+			if (stop_guest(l))
+				say("could not stop the guest over QMP: stopping QEMU");
+			else
+				return;
+			stop_child(l, l->qemu, &l->qemu_done, 10000);
+			return;
+		}
+		l->restarts++;
+		l->restart_at = now + 500LL * l->restarts;
+		return;
+	}
+	if (now < l->restart_at)
+		return;
+	l->restart_at = 0;
+	daemon_args_for_restart(l);
+	l->daemon_done = false;
+	say("restarting colod (%d of %d this minute): it registers vm %u again, attaches and resumes with a checkpoint",
+	    l->restarts, l->max_restarts, l->vm_id);
+	if (start_daemon(l)) {
+		l->daemon_done = true;
+		l->daemon = 0;
+	}
 }
 
 int main(int argc, char **argv)
@@ -747,8 +861,13 @@ int main(int argc, char **argv)
 		}
 	}
 	while (!l->qemu_done) {
-		if ((sig = wait_event(l, 1000)))
+		int ms = l->restart_at ? 100 : 1000;
+
+		if ((sig = wait_event(l, ms)))
 			break;
+		if (!l->no_daemon && l->daemon_done && !l->qemu_done &&
+		    !l->stopping)
+			daemon_lost(l);
 	}
 stop:
 	if (sig)

@@ -275,7 +275,9 @@ static enum colod_ev kernel_act(struct colod *d, enum colod_act a,
 		}
 		d->n_released_before_colo++;
 		if (d->n_released_before_colo == 1 || d->o.verbose)
-			logmsg("kernel: CHECKPOINT_NEEDED before COLO started: released the held output (no secondary yet)");
+			logmsg("kernel: CHECKPOINT_NEEDED (%s) before COLO started: released the held output (no secondary yet)",
+			       d->want_reason[0] ? d->want_reason : "?");
+		d->want_reason[0] = '\0';
 		break;
 	case ACT_KERNEL_FAILOVER:
 		ret = colo_nl_failover(d->nl, d->o.vm_id);
