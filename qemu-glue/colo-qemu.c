@@ -742,8 +742,8 @@ static void daemon_lost(struct launcher *l)
 			l->restarts = 0;
 		}
 		if (l->restarts >= l->max_restarts) {
-			say("colod ended %d times within a minute: stopping the guest (no output may leave unverified); restart colod by hand and `cont` it",
-			    l->restarts);
+			say("colod ended again (%d restarts allowed a minute): stopping the guest, so that no output leaves unverified; start colod by hand and `cont` it",
+			    l->max_restarts);
 			l->gave_up = true;
 			if (stop_guest(l))
 				say("could not stop the guest over QMP: stopping QEMU");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * colod.h - what colod.c (event loop, actions) and colod-setup.c (options,
- * bringing QEMU and the kernel up before the loop) share.
+ * colod.h - what colod.c (event loop, actions), colod-ctl.c (control socket)
+ * and colod-setup.c (options, bringing QEMU and the kernel up before the
+ * loop) share.
  */
 #ifndef COLOD_H
 #define COLOD_H
@@ -110,6 +111,26 @@ extern struct colod *g_log_ctx;
 int64_t mono_us(void);
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define dbg(d, ...) do { if ((d)->o.verbose) logmsg(__VA_ARGS__); } while (0)
+
+/* colod.c */
+int qmp_async(struct colod *d, enum qmp_kind kind, const char *cmd,
+	      const char *args, int client);
+void fsm_event(struct colod *d, enum colod_ev ev, int64_t ts_us,
+	       const char *why);
+uint64_t request_checkpoint(struct colod *d, const char *reason);
+
+/* colod-ctl.c */
+void client_reply(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void client_close(struct client *c);
+void answer_waiters(struct colod *d, enum wait_kind kind, bool ok,
+		    const char *err);
+int ctl_open(struct colod *d);
+void ctl_accept(struct colod *d);
+void ctl_read(struct colod *d, struct client *c);
+/* @m: the query-migrate reply, NULL if none came */
+void on_status_reply(struct colod *d, struct client *c,
+		     const struct qmp_msg *m);
 
 /* colod-setup.c */
 int colod_parse_opts(struct opts *o, int argc, char **argv);
