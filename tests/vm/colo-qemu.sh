@@ -323,6 +323,23 @@ check "primary: control and QMP sockets removed" \
 	bash -c "[ ! -e $tmp/run.$pn/vm$PVM.sock ] && [ ! -e $tmp/run.$pn/vm$PVM.qmp ]"
 echo "# primary launcher log:"; sed 's/^/#   /' "$tmp/p.log"
 
+log "kernel: BEGIN with COLO_A_STOP_TIME as libcolo-nl sends it (colod's cut)"
+nba=$COLO_SRC/tests/unit/glue-qmp/nl-begin-at
+if [ ! -x "$nba" ]; then
+	nba=$tmp/nl-begin-at
+	cc -std=gnu11 -I"$COLO_SRC/include/uapi" -I"$COLO_SRC/qemu-glue" -o "$nba" \
+		"$COLO_SRC/tests/unit/glue-qmp/nl-begin-at.c" "$COLO_SRC/qemu-glue/colo-nl.c" \
+		-lmnl 2>"$tmp/nba.log" || nba=
+fi
+if [ -n "$nba" ]; then
+	ip netns exec "$pn" "$nba" 43 >"$tmp/nba.out" 2>&1
+	nba_rc=$?
+	sed 's/^/# /' "$tmp/nba.out"
+	check "BEGIN with a stop time: accepted, one at a time, then DONE" [ "$nba_rc" = 0 ]
+else
+	log "nl-begin-at not built and no compiler: $(head -c 200 "$tmp/nba.log")"
+fi
+
 # ---------------------------------------------------------------------------
 log "secondary topology"
 ip -n "$sn" link add br1 type bridge
