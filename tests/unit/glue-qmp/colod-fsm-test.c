@@ -582,9 +582,9 @@ static void run(const char *name, int (*fn)(void))
 	if (fn() || n_fail != before) {
 		if (n_fail == before)
 			n_fail++;
-		printf("FAIL: %s\n", name);
+		printf("FAIL: glue-qmp/%s\n", name);
 	} else {
-		printf("PASS: %s\n", name);
+		printf("PASS: glue-qmp/%s\n", name);
 	}
 }
 
@@ -608,6 +608,6 @@ int main(void)
 	run("fsm-cut-held", t_cut_held);
 	run("fsm-no-dead-end", t_no_dead_end);
 	n_fail += fails;
-	printf("# colod-fsm: %d failed\n", n_fail);
+	printf("# glue-qmp/colod-fsm: %d failed\n", n_fail);
 	return n_fail ? 1 : 0;
 }
