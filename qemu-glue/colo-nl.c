@@ -67,6 +67,7 @@ struct colo_nl {
 	char *buf;
 	size_t buflen;
 	bool overrun;
+	int ack_timeout_ms;
 	unsigned int q_head, q_len;
 	struct colo_nl_queued queue[COLO_NL_QUEUE_LEN];
 	char last_msg[256];
@@ -101,6 +102,7 @@ static const enum mnl_attr_data_type colo_attr_types[COLO_A_MAX + 1] = {
 	[COLO_A_PORTID]		= MNL_TYPE_U32,
 	[COLO_A_STATS]		= MNL_TYPE_NESTED,
 	[COLO_A_CONN]		= MNL_TYPE_NESTED,
+	[COLO_A_STOP_TIME]	= MNL_TYPE_U64,
 };
 
 static const enum mnl_attr_data_type colo_conn_attr_types[COLO_CONN_A_MAX + 1] = {
@@ -692,7 +694,7 @@ static int colo_nl_request(struct colo_nl *nl, struct nlmsghdr *nlh,
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (!req.done) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = COLO_NL_ACK_TIMEOUT_MS -
+		left = nl->ack_timeout_ms -
 		       ((now.tv_sec - start.tv_sec) * 1000 +
 			(now.tv_nsec - start.tv_nsec) / 1000000);
 		if (left < 0)
@@ -778,6 +780,32 @@ out:
 int colo_nl_checkpoint_begin(struct colo_nl *nl, uint32_t vm_id)
 {
 	return colo_nl_simple(nl, COLO_CMD_CHECKPOINT_BEGIN, vm_id);
+}
+
+int colo_nl_checkpoint_begin_at(struct colo_nl *nl, uint32_t vm_id,
+				uint64_t stop_time_ns)
+{
+	char buf[COLO_NL_REQ_SIZE];
+	struct nlmsghdr *nlh;
+	int ret;
+
+	nl->last_msg[0] = '\0';
+	ret = colo_nl_check_vm_id(nl, vm_id);
+	if (ret < 0)
+		goto out;
+	nlh = colo_nl_put_cmd(nl, buf, COLO_CMD_CHECKPOINT_BEGIN, vm_id);
+	if (stop_time_ns)
+		mnl_attr_put_u64(nlh, COLO_A_STOP_TIME, stop_time_ns);
+	ret = colo_nl_request(nl, nlh, 0, NULL, NULL);
+out:
+	errno = -ret;
+	return ret;
+}
+
+void colo_nl_set_ack_timeout(struct colo_nl *nl, int timeout_ms)
+{
+	nl->ack_timeout_ms = timeout_ms > 0 ? timeout_ms :
+			     COLO_NL_ACK_TIMEOUT_MS;
 }
 
 int colo_nl_checkpoint_done(struct colo_nl *nl, uint32_t vm_id)
@@ -978,6 +1006,7 @@ static struct colo_nl *colo_nl_alloc(void)
 
 	if (!nl)
 		return NULL;
+	nl->ack_timeout_ms = COLO_NL_ACK_TIMEOUT_MS;
 	nl->buflen = COLO_NL_BUF_INIT;
 	nl->buf = malloc(nl->buflen);
 	if (!nl->buf) {

@@ -7,7 +7,10 @@
  * usual cause (-ENOENT from colo_nl_open(): "module nfnetlink_colo not loaded").
  * The kernel's extended ack message, if any, is kept in colo_nl_last_msg().
  * A struct colo_nl is not thread-safe: use it from one thread at a time.
- * Requests wait for their ack (at most 10 s) whatever the fd's O_NONBLOCK.
+ * Requests wait for their ack (at most 10 s, or what colo_nl_set_ack_timeout()
+ * set) whatever the fd's O_NONBLOCK. The kernel handles a request inside the
+ * sendmsg() call, so the ack is normally waiting when the send returns; only
+ * an ack lost to a receive buffer overrun makes a request wait that long.
  *
  * Notifications and requests share one socket. A notification that arrives
  * while a request waits for its ack is queued inside the library, where poll()
@@ -92,12 +95,21 @@ int colo_nl_join_monitor(struct colo_nl *nl);
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
 		       uint32_t hold_timeout_ms, uint32_t queue_limit);
 int colo_nl_checkpoint_begin(struct colo_nl *nl, uint32_t vm_id);
+/*
+ * BEGIN with COLO_A_STOP_TIME: @stop_time_ns is when the guest really stopped
+ * (ns of CLOCK_REALTIME, e.g. QEMU's STOP event timestamp); 0 sends none.
+ */
+int colo_nl_checkpoint_begin_at(struct colo_nl *nl, uint32_t vm_id,
+				uint64_t stop_time_ns);
 int colo_nl_checkpoint_done(struct colo_nl *nl, uint32_t vm_id);
 int colo_nl_failover(struct colo_nl *nl, uint32_t vm_id);
 int colo_nl_reset(struct colo_nl *nl, uint32_t vm_id);
 int colo_nl_get(struct colo_nl *nl, uint32_t vm_id, bool conns,
 		struct colo_nl_vm *vm);
 void colo_nl_vm_free(struct colo_nl_vm *vm);
+
+/* Bound the wait for a request's ack (ms; <= 0 restores the 10 s default). */
+void colo_nl_set_ack_timeout(struct colo_nl *nl, int timeout_ms);
 
 /*
  * Read one pending message (non-blocking if the fd is; call after poll()).

@@ -13,7 +13,8 @@
 # with a count that continues the primary's: the state (and the pages the
 # guest dirties, which it verifies) came over by the checkpoints we drove.
 # A second pair then loses its secondary: the primary's daemon must notice it
-# at the next checkpoint and fail over by itself, the primary guest running on.
+# at the next checkpoint, and (manual failover policy, the default: no split
+# brain) not fail over by itself, but on request; the primary guest runs on.
 #
 # exit 0 = pass, 4 = skip (reason on stdout), else fail. Never hangs: every
 # wait is bounded and everything started is killed on exit.
@@ -291,7 +292,8 @@ fi
 kill -9 "$(cat "$T/s.pid" 2>/dev/null)" 2>/dev/null
 wait "$svm" 2>/dev/null
 
-# --- second pair: the secondary dies, the primary fails over by itself ------
+# --- second pair: the secondary dies; the primary (manual policy, the
+# default) reports it and fails over when asked ----------------------------
 log "phase 2: losing the secondary"
 port2=$((port + 1))
 # The secondary runs under colo-qemu (the launcher): with a tap carrying the
@@ -350,11 +352,22 @@ if wait_for 30 grep -q 'entered COLO' "$T/p2.colod.log" &&
 	log "phase 2: checkpoint after the secondary died: '$ans'"
 	[ "$ans" != ok ] && ok "phase 2: checkpoint fails without a secondary" ||
 		fail "phase 2: checkpoint succeeded without a secondary"
-	if wait_for 15 grep -q 'failover done' "$T/p2.colod.log"; then
-		ok "phase 2: primary failed over by itself"
+	# manual policy (the default): report the lost peer, hold, wait
+	if wait_for 15 grep -q 'peer lost' "$T/p2.colod.log"; then
+		ok "phase 2: primary reports the peer lost"
 	else
-		fail "phase 2: primary did not fail over"
+		fail "phase 2: primary did not report the peer lost"
 	fi
+	sleep 2
+	st2=$(ctl "$T/p2.sock" status)
+	if [ "$(kv state "$st2")" = peer-lost ] && ! grep -q 'failover done' "$T/p2.colod.log"; then
+		ok "phase 2: primary does not fail over by itself (manual policy)"
+	else
+		fail "phase 2: primary with the manual policy: '$st2'"
+	fi
+	ans=$(ctl "$T/p2.sock" failover)
+	[ "$ans" = ok ] && ok "phase 2: primary failover on request (x-colo-lost-heartbeat)" ||
+		fail "phase 2: primary failover request: '$ans'"
 	st2=$(ctl "$T/p2.sock" status)
 	[ "$(kv state "$st2")" = failed-over ] && ok "phase 2: primary state failed-over" ||
 		fail "phase 2: primary status '$st2'"

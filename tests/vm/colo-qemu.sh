@@ -19,7 +19,11 @@
 # CHECKPOINT_NEEDED reaches colod, which releases it (no secondary yet);
 # SIGTERM to colo-qemu: QEMU stops, uninstall ran (iptables-save identical to
 # before), the VM is gone from the kernel, sockets removed.
-# Secondary, in sn: br1 { stap0, fwd1 }: SECCOLO rules installed and removed.
+# colod killed while QEMU runs: colo-qemu starts it again (--wait-colo), it
+# registers the VM again and answers; QEMU is not touched.
+# Secondary, in sn: br1 { stap0, fwd1 }: SECCOLO rules installed and removed;
+# with --colod-restarts 0 a killed colod is not restarted: the guest is
+# stopped (QMP query-status: paused), QEMU keeps running.
 # timeout: 240
 source "$COLO_SRC/tests/lib.sh"
 
@@ -267,6 +271,39 @@ assert st["pvm_packets"] >= 1 and st["released_checkpoint"] >= 1 and st["held"] 
 	"$tmp/p.json" "$notifies0"
 reply=$(ctl_line "$tmp/run.$pn/vm$PVM.sock" status 2>&1)
 check "colod status: released_before_colo >= 1" [ "$(field released_before_colo "$reply")" -ge 1 ]
+check "colod status: failover policy manual by default" [ "$(field failover "$reply")" = manual ]
+
+log "primary: colod killed while QEMU runs: colo-qemu starts it again"
+portid() {	# portid NS VMID: the registration's owner port
+	nsenv "$1" "$CTL" status "$2" --json 2>/dev/null |
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["portid"])' 2>/dev/null
+}
+new_colod() {	# a colod child of the launcher other than $cpid
+	local c
+	c=$(pgrep -P "$ppid_l" -x colod) && [ -n "$c" ] && [ "$c" != "$cpid" ]
+}
+reregistered() {	# reregistered NS VMID OLDPORT
+	local p
+	p=$(portid "$1" "$2") && [ -n "$p" ] && [ "$p" != "$3" ]
+}
+ctl_ok() {	# ctl_ok SOCKET: status answers ok
+	local r
+	r=$(ctl_line "$1" status 2>/dev/null) && [ "${r%% *}" = ok ]
+}
+port0=$(portid "$pn" "$PVM")
+kill -KILL "$cpid"
+check "colo-qemu noticed colod's end while QEMU runs" \
+	busywait 10000 grep -q "colod killed by signal 9.*while QEMU runs" "$tmp/p.log"
+check "colo-qemu restarted colod" busywait 10000 grep -q "restarting colod (1 of 3" "$tmp/p.log"
+check "a new colod runs as colo-qemu's child" busywait 10000 new_colod
+cpid=$(pgrep -P "$ppid_l" -x colod)
+check "the new colod registered vm $PVM again (another port)" \
+	busywait 10000 reregistered "$pn" "$PVM" "$port0"
+check "the new colod answers on the control socket" \
+	busywait 10000 ctl_ok "$tmp/run.$pn/vm$PVM.sock"
+check "QEMU kept running (same process)" kill -0 "$qpid"
+check "the restart waits for COLO (--wait-colo)" \
+	bash -c "tr '\\0' ' ' </proc/$cpid/cmdline | grep -q -- --wait-colo"
 
 log "primary: SIGTERM"
 stop_launcher "$ppid_l"
@@ -286,6 +323,23 @@ check "primary: control and QMP sockets removed" \
 	bash -c "[ ! -e $tmp/run.$pn/vm$PVM.sock ] && [ ! -e $tmp/run.$pn/vm$PVM.qmp ]"
 echo "# primary launcher log:"; sed 's/^/#   /' "$tmp/p.log"
 
+log "kernel: BEGIN with COLO_A_STOP_TIME as libcolo-nl sends it (colod's cut)"
+nba=$COLO_SRC/tests/unit/glue-qmp/nl-begin-at
+if [ ! -x "$nba" ]; then
+	nba=$tmp/nl-begin-at
+	cc -std=gnu11 -I"$COLO_SRC/include/uapi" -I"$COLO_SRC/qemu-glue" -o "$nba" \
+		"$COLO_SRC/tests/unit/glue-qmp/nl-begin-at.c" "$COLO_SRC/qemu-glue/colo-nl.c" \
+		-lmnl 2>"$tmp/nba.log" || nba=
+fi
+if [ -n "$nba" ]; then
+	ip netns exec "$pn" "$nba" 43 >"$tmp/nba.out" 2>&1
+	nba_rc=$?
+	sed 's/^/# /' "$tmp/nba.out"
+	check "BEGIN with a stop time: accepted, one at a time, then DONE" [ "$nba_rc" = 0 ]
+else
+	log "nl-begin-at not built and no compiler: $(head -c 200 "$tmp/nba.log")"
+fi
+
 # ---------------------------------------------------------------------------
 log "secondary topology"
 ip -n "$sn" link add br1 type bridge
@@ -299,7 +353,7 @@ snapshot "$sn" "$tmp/s.before"
 
 log "secondary: colo-qemu"
 ip netns exec "$sn" env COLO_RUN_DIR="$tmp/run.$sn" COLO_MODULE_DIR="$COLO_SRC" \
-	IPTABLES="iptables-$b" IP6TABLES="ip6tables-$b" "$LAUNCHER" --side secondary --vm "$SVM" -v -- \
+	IPTABLES="iptables-$b" IP6TABLES="ip6tables-$b" "$LAUNCHER" --side secondary --vm "$SVM" --colod-restarts 0 -v -- \
 	"$QEMU" -machine none -nodefaults -display none -no-user-config \
 	-netdev "tap,id=n0,ifname=stap0,script=$tmp/ifup.br1,downscript=no,colo_nicname=fwd1,colo_script=$SCRIPT" \
 	>"$tmp/s.log" 2>&1 &
@@ -319,6 +373,35 @@ reply=$(ctl_line "$tmp/run.$sn/vm$SVM.sock" status 2>&1)
 log "status: $reply"
 check "colod status: secondary, waiting (starting)" \
 	[ "$(field side "$reply")/$(field state "$reply")" = "secondary/starting" ]
+
+log "secondary: --colod-restarts 0: colod killed, the guest is stopped"
+qmp_status() {	# qmp_status SOCKET: QEMU's run state
+	"$PY" - "$1" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for c in ("qmp_capabilities", "query-status"):
+    f.write(json.dumps({"execute": c}) + "\n")
+    f.flush()
+    while True:
+        m = json.loads(f.readline())
+        if "return" in m or "error" in m:
+            break
+print(m.get("return", {}).get("status", "?"))
+EOF
+}
+scpid=$(pgrep -P "$spid_l" -x colod)
+check "secondary: colod is a child of colo-qemu" [ -n "$scpid" ]
+kill -KILL "$scpid"
+check "secondary: colo-qemu stops the guest" \
+	busywait 10000 grep -q "stopping the guest" "$tmp/s.log"
+check "secondary: QEMU is still there" kill -0 "$spid_l"
+sleep 1
+check "secondary: QEMU's guest is paused" [ "$(qmp_status "$tmp/run.$sn/vm$SVM.qmp")" = paused ]
+check "secondary: colod was not restarted" bash -c "! pgrep -P $spid_l -x colod"
 stop_launcher "$spid_l"
 check "secondary: colo-qemu exits 0 after SIGTERM" [ "$lrc" = 0 ]
 check "secondary: uninstall ran" grep -q "secondary uninstall fwd1 stap0 $SVM" "$tmp/s.log"

@@ -4,10 +4,14 @@
  * colod's netlink handling can be tested without the kernel modules.
  *
  * It talks over an inherited stream socket (fd $COLOD_FAKE_NL_FD, default 4):
- *   test -> colod: "NEEDED <vm> <reason> <epoch>\n", "ENOBUFS\n"
+ *   test -> colod: "NEEDED <vm> <reason> <epoch>\n", "ENOBUFS\n",
+ *                  "FAIL-NEXT\n" (the next BEGIN or DONE fails, -EIO)
  *   colod -> test: "INIT <vm> <mode> <hold> <queue>\n", "BEGIN <vm>\n",
- *                  "DONE <vm>\n", "FAILOVER <vm>\n", "DONE-WITHOUT-BEGIN <vm>\n"
- * DONE without a pending BEGIN fails with -EINVAL, as the kernel does.
+ *                  "BEGIN <vm> <stop-time-ns>\n", "DONE <vm>\n",
+ *                  "FAILOVER <vm>\n", "DONE-WITHOUT-BEGIN <vm>\n",
+ *                  "BEGIN-TWICE <vm>\n", "FAILED <what> <vm>\n"
+ * DONE without a pending BEGIN and BEGIN while one is pending fail with
+ * -EINVAL, as the kernel does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +27,7 @@ struct colo_nl {
 	int fd;
 	char buf[4096];
 	size_t len;
-	bool begun;
+	bool begun, fail_next;
 };
 
 static void say(struct colo_nl *nl, const char *fmt, ...)
@@ -74,15 +78,45 @@ int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
 	return 0;
 }
 
+static int fake_fail(struct colo_nl *nl, const char *what, uint32_t vm_id)
+{
+	if (!nl->fail_next)
+		return 0;
+	nl->fail_next = false;
+	say(nl, "FAILED %s %u\n", what, vm_id);
+	return -EIO;
+}
+
+int colo_nl_checkpoint_begin_at(struct colo_nl *nl, uint32_t vm_id,
+				uint64_t stop_time_ns)
+{
+	int ret = fake_fail(nl, "BEGIN", vm_id);
+
+	if (ret)
+		return ret;
+	if (nl->begun) {
+		say(nl, "BEGIN-TWICE %u\n", vm_id);
+		return -EINVAL;
+	}
+	nl->begun = true;
+	if (stop_time_ns)
+		say(nl, "BEGIN %u %llu\n", vm_id, (unsigned long long)stop_time_ns);
+	else
+		say(nl, "BEGIN %u\n", vm_id);
+	return 0;
+}
+
 int colo_nl_checkpoint_begin(struct colo_nl *nl, uint32_t vm_id)
 {
-	nl->begun = true;
-	say(nl, "BEGIN %u\n", vm_id);
-	return 0;
+	return colo_nl_checkpoint_begin_at(nl, vm_id, 0);
 }
 
 int colo_nl_checkpoint_done(struct colo_nl *nl, uint32_t vm_id)
 {
+	int ret = fake_fail(nl, "DONE", vm_id);
+
+	if (ret)
+		return ret;
 	if (!nl->begun) {
 		say(nl, "DONE-WITHOUT-BEGIN %u\n", vm_id);
 		return -EINVAL;
@@ -92,8 +126,15 @@ int colo_nl_checkpoint_done(struct colo_nl *nl, uint32_t vm_id)
 	return 0;
 }
 
+void colo_nl_set_ack_timeout(struct colo_nl *nl, int timeout_ms)
+{
+	(void)nl;
+	(void)timeout_ms;
+}
+
 int colo_nl_failover(struct colo_nl *nl, uint32_t vm_id)
 {
+	nl->begun = false;
 	say(nl, "FAILOVER %u\n", vm_id);
 	return 0;
 }
@@ -138,6 +179,10 @@ int colo_nl_recv_event(struct colo_nl *nl, struct colo_nl_event *ev)
 	nl->len -= l + 1;
 	if (!strcmp(line, "ENOBUFS"))
 		return -ENOBUFS;
+	if (!strcmp(line, "FAIL-NEXT")) {
+		nl->fail_next = true;
+		return 0;
+	}
 	memset(ev, 0, sizeof(*ev));
 	if (sscanf(line, "NEEDED %u %u %u", &vm, &reason, &epoch) != 3)
 		return 0;

@@ -572,6 +572,8 @@ struct daemon {
 	struct fake nl;	/* fake netlink side (colod-fakenl), fd -1 if none */
 	char ctl[128], log[128];
 	int colo_mode;	/* 0 none, 1 as --side */
+	bool no_events;	/* the `events' capability off and not settable */
+	bool mute_migrate;	/* query-migrate never answered */
 	const char *side;
 };
 
@@ -691,7 +693,10 @@ static int64_t serve(struct daemon *d, const char *want, char *args,
 		else if (!strcmp(name, "query-migrate-parameters"))
 			fake_write(&d->f, "{\"return\": {\"x-checkpoint-delay\": 200, \"max-bandwidth\": 1}, \"id\": %lld}\n", (long long)id);
 		else if (!strcmp(name, "query-migrate-capabilities"))
-			fake_write(&d->f, "{\"return\": [{\"state\": false, \"capability\": \"xbzrle\"}, {\"state\": true, \"capability\": \"events\"}, {\"state\": true, \"capability\": \"x-colo\"}], \"id\": %lld}\n", (long long)id);
+			fake_write(&d->f, "{\"return\": [{\"state\": false, \"capability\": \"xbzrle\"}, {\"state\": %s, \"capability\": \"events\"}, {\"state\": true, \"capability\": \"x-colo\"}], \"id\": %lld}\n",
+				   d->no_events ? "false" : "true", (long long)id);
+		else if (!strcmp(name, "query-migrate") && d->mute_migrate)
+			continue;
 		else if (!strcmp(name, "query-colo-status"))
 			fake_write(&d->f, "{\"return\": {\"reason\": \"none\", \"mode\": \"%s\", \"last-mode\": \"none\"}, \"id\": %lld}\n",
 				   d->colo_mode ? d->side : "none", (long long)id);
@@ -1034,7 +1039,7 @@ static int t_colod_peer_lost(void)
 	int64_t id;
 	int code;
 
-	daemon_start(&d, "peer", "primary", "--attach");
+	daemon_start(&d, "peer", "primary", "--attach --failover auto");
 	CHECK(!wait_ctl(&d), "control socket never appeared");
 	ev(&d, "STOP", NULL, 1000);
 	ev(&d, "COLO_EXIT", "{\"mode\": \"primary\", \"reason\": \"error\"}", 2000);
@@ -1089,6 +1094,19 @@ static int t_colod_nl_needed(void)
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "INIT 5 1 0 0"), "proxy init '%s'", l);
 
+	/* attached with a fresh registration: a checkpoint first */
+	id = serve(&d, "migrate-set-parameters", args, sizeof(args), 3000);
+	CHECK(id > 0, "no checkpoint after attaching");
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	ev(&d, "STOP", NULL, t - 1000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 1}", t - 999000);
+	ev(&d, "RESUME", NULL, t - 990000);
+	l = nl_line(&d, 1000);
+	CHECK(!strcmp(l, "BEGIN 5 2999999000000000"), "attach checkpoint: '%s'", l);
+	CHECK(!strcmp(nl_line(&d, 1000), "DONE 5"), "attach checkpoint: no DONE");
+	usleep(100000);
+	CHECK(log_has(&d, "reason=attach"), "attach reason not logged");
+
 	/* a notice for another VM is ignored */
 	nl_send(&d, "NEEDED 6 1 1\n");
 	CHECK(serve(&d, NULL, NULL, 0, 300) < 0, "checkpoint for another VM's notice");
@@ -1105,14 +1123,15 @@ static int t_colod_nl_needed(void)
 	CHECK(!l[0], "'%s' before the RAM sync", l);
 	ev(&d, "MIGRATION_PASS", "{\"pass\": 5}", t + 10);
 	l = nl_line(&d, 1000);
-	CHECK(!strcmp(l, "BEGIN 5"), "after PASS: '%s'", l);
+	/* cut at the guest's stop (QMP timestamp in ns), not when colod acts */
+	CHECK(!strcmp(l, "BEGIN 5 3000000000000000"), "after PASS: '%s'", l);
 	l = nl_line(&d, 200);
 	CHECK(!l[0], "'%s' before RESUME (released before the checkpoint completed)", l);
 	ev(&d, "RESUME", NULL, t + 30000);
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "DONE 5"), "after RESUME: '%s'", l);
 	CHECK(serve(&d, NULL, NULL, 0, 300) < 0, "storm gave a second checkpoint");
-	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "needed=1 ") &&
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "needed=2 ") &&
 	      strstr(ans, "coalesced=4") && strstr(ans, "last_reason=needed:mismatch"),
 	      "status '%s'", ans);
 
@@ -1124,21 +1143,26 @@ static int t_colod_nl_needed(void)
 	ev(&d, "STOP", NULL, t + 1000000);
 	ev(&d, "MIGRATION_PASS", "{\"pass\": 6}", t + 1000010);
 	ev(&d, "RESUME", NULL, t + 1020000);
-	CHECK(!strcmp(nl_line(&d, 1000), "BEGIN 5") && !strcmp(nl_line(&d, 1000), "DONE 5"),
+	CHECK(!strcmp(nl_line(&d, 1000), "BEGIN 5 3000001000000000") &&
+	      !strcmp(nl_line(&d, 1000), "DONE 5"),
 	      "overrun checkpoint not bracketed");
 	CHECK(!status_of(&d, ans, sizeof(ans)), "no status");	/* syncs */
 	CHECK(log_has(&d, "reason=overrun"), "overrun reason not logged");
 
-	/* failover: the kernel first, then QEMU */
+	/* failover: QEMU first; the kernel only once QEMU left COLO */
 	{
 		int fd = ctl_send(d.ctl, "failover");
 
 		id = serve(&d, "x-colo-lost-heartbeat", NULL, 0, 2000);
 		CHECK(id > 0, "no x-colo-lost-heartbeat");
-		l = nl_line(&d, 0);
-		CHECK(!strcmp(l, "FAILOVER 5"), "kernel failover not sent first: '%s'", l);
+		l = nl_line(&d, 200);
+		CHECK(!l[0], "'%s' before QEMU accepted the failover", l);
 		fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+		l = nl_line(&d, 50);
+		CHECK(!l[0], "'%s' before QEMU left COLO", l);
 		ev(&d, "COLO_EXIT", "{\"mode\": \"primary\", \"reason\": \"request\"}", 1);
+		l = nl_line(&d, 1000);
+		CHECK(!strcmp(l, "FAILOVER 5"), "kernel not failed over: '%s'", l);
 		serve(&d, "never", NULL, 0, 300);
 		CHECK(!ctl_answer(fd, ans, sizeof(ans), 2000) && !strcmp(ans, "ok"),
 		      "failover answer '%s'", ans);
@@ -1167,7 +1191,7 @@ static int t_colod_nl_secondary(void)
 	CHECK(!strcmp(l, "INIT 5 2 0 0"), "proxy init '%s'", l);
 	ev(&d, "STOP", NULL, 1000000);
 	l = nl_line(&d, 1000);
-	CHECK(!strcmp(l, "BEGIN 5"), "after STOP: '%s'", l);
+	CHECK(!strcmp(l, "BEGIN 5 1000000000"), "after STOP: '%s'", l);
 	ev(&d, "RESUME", NULL, 1008000);
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "DONE 5"), "after RESUME: '%s'", l);
@@ -1175,6 +1199,231 @@ static int t_colod_nl_secondary(void)
 	CHECK(serve(&d, NULL, NULL, 0, 300) < 0, "secondary triggered a checkpoint");
 	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "loads=1 ") &&
 	      strstr(ans, "last_pause_ms=8.000"), "status '%s'", ans);
+	kill(d.pid, SIGTERM);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
+	return 0;
+}
+
+/* --------------------------------------------- what colod must not do */
+
+static int t_colod_no_events(void)
+{
+	struct daemon d;
+	int code;
+
+	daemon_start(&d, "noev", "primary", "--attach");
+	d.no_events = true;
+	serve(&d, "never", NULL, 0, 500);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 2, "exit %d, want 2", code);
+	CHECK(log_has(&d, "`events' migration capability is off"), "no reason logged");
+	return 0;
+}
+
+/* fakenl daemon attached in COLO, its attach checkpoint done */
+static int nl_attached(struct daemon *d, const char *name, const char *extra,
+		       int64_t t)
+{
+	char args[64];
+	const char *l;
+	int64_t id;
+
+	daemon_start2(d, name, "primary", extra, true);
+	if (wait_ctl(d) || strcmp(nl_line(d, 1000), "INIT 5 1 0 0"))
+		return -1;
+	id = serve(d, "migrate-set-parameters", args, sizeof(args), 3000);
+	if (id <= 0)
+		return -1;
+	fake_write(&d->f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	ev(d, "STOP", NULL, t);
+	ev(d, "MIGRATION_PASS", "{\"pass\": 1}", t + 10);
+	ev(d, "RESUME", NULL, t + 1000);
+	l = nl_line(d, 1000);
+	if (strncmp(l, "BEGIN 5 ", 8))
+		return -1;
+	return strcmp(nl_line(d, 1000), "DONE 5") ? -1 : 0;
+}
+
+/* a user's stop/cont: no cut, no release, no "stuck", the request survives */
+static int t_colod_user_pause(void)
+{
+	struct daemon d;
+	char ans[1024];
+	const char *l;
+	int64_t id, t = 4000000000LL * 1000;
+	int code;
+
+	CHECK(!nl_attached(&d, "pause", "--attach --min-interval 0 --checkpoint-timeout 300", t),
+	      "attach checkpoint");
+	ev(&d, "STOP", NULL, t + 1000000);
+	nl_send(&d, "NEEDED 5 2 3\n");
+	CHECK(serve(&d, NULL, NULL, 0, 700) < 0, "checkpoint asked while the user paused");
+	l = nl_line(&d, 0);
+	CHECK(!l[0], "'%s' during a user pause", l);
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "state=colo ") &&
+	      strstr(ans, "step=stopped ") && strstr(ans, "stuck=0 ") &&
+	      strstr(ans, "pending=yes"), "status '%s'", ans);
+	ev(&d, "RESUME", NULL, t + 3000000);
+	id = serve(&d, "migrate-set-parameters", NULL, 0, 2000);
+	CHECK(id > 0, "the pending request was lost in the pause");
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	l = nl_line(&d, 200);
+	CHECK(!l[0], "'%s' after a user cont", l);
+	ev(&d, "STOP", NULL, t + 4000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 2}", t + 4000010);
+	ev(&d, "RESUME", NULL, t + 4001000);
+	CHECK(!strcmp(nl_line(&d, 1000), "BEGIN 5 4000004000000000") &&
+	      !strcmp(nl_line(&d, 1000), "DONE 5"), "request not served");
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "user_pauses=1 ") &&
+	      strstr(ans, "pending=no"), "status '%s'", ans);
+	kill(d.pid, SIGTERM);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
+	return 0;
+}
+
+/* a refused trigger and a refused BEGIN keep the request */
+static int t_colod_failures_keep_request(void)
+{
+	struct daemon d;
+	const char *l;
+	int64_t id, t = 5000000000LL * 1000;
+	int code;
+
+	CHECK(!nl_attached(&d, "keep", "--attach --min-interval 0", t), "attach checkpoint");
+	nl_send(&d, "NEEDED 5 1 3\n");
+	id = serve(&d, "migrate-set-parameters", NULL, 0, 2000);
+	CHECK(id > 0, "no trigger");
+	fake_write(&d.f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"busy\"}, \"id\": %lld}\n", (long long)id);
+	id = serve(&d, "migrate-set-parameters", NULL, 0, 2500);
+	CHECK(id > 0, "a refused trigger dropped the request");
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	nl_send(&d, "FAIL-NEXT\n");
+	usleep(100000);
+	ev(&d, "STOP", NULL, t + 1000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 2}", t + 1000010);
+	l = nl_line(&d, 1000);
+	CHECK(!strcmp(l, "FAILED BEGIN 5"), "'%s'", l);
+	ev(&d, "RESUME", NULL, t + 1001000);
+	l = nl_line(&d, 300);
+	CHECK(!l[0], "'%s' without a cut", l);
+	id = serve(&d, "migrate-set-parameters", NULL, 0, 2000);
+	CHECK(id > 0, "a refused BEGIN dropped the request");
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	ev(&d, "STOP", NULL, t + 2000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 3}", t + 2000010);
+	ev(&d, "RESUME", NULL, t + 2001000);
+	CHECK(!strcmp(nl_line(&d, 1000), "BEGIN 5 5000002000000000") &&
+	      !strcmp(nl_line(&d, 1000), "DONE 5"), "request not served");
+	CHECK(serve(&d, NULL, NULL, 0, 300) < 0, "one more checkpoint than needed");
+	kill(d.pid, SIGTERM);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
+	return 0;
+}
+
+/* a slow checkpoint is "stuck", not a failover (manual policy), and ends */
+static int t_colod_stuck_returns(void)
+{
+	struct daemon d;
+	char ans[1024];
+	const char *l;
+	int64_t id, t = 6000000000LL * 1000;
+	int code;
+
+	CHECK(!nl_attached(&d, "stuck", "--attach --min-interval 0 --checkpoint-timeout 300", t),
+	      "attach checkpoint");
+	nl_send(&d, "NEEDED 5 1 3\n");
+	id = serve(&d, "migrate-set-parameters", NULL, 0, 2000);
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	ev(&d, "STOP", NULL, t + 1000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 2}", t + 1000010);
+	CHECK(!strncmp(nl_line(&d, 1000), "BEGIN 5 ", 8), "no BEGIN");
+	CHECK(serve(&d, NULL, NULL, 0, 800) < 0, "failed over on its own (manual policy)");
+	CHECK(log_has(&d, "checkpoint stuck"), "not reported stuck");
+	l = nl_line(&d, 0);
+	CHECK(!l[0], "'%s' while stuck", l);
+	ev(&d, "RESUME", NULL, t + 2000000);
+	CHECK(!strcmp(nl_line(&d, 1000), "DONE 5"), "stuck checkpoint not completed");
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "state=colo ") &&
+	      strstr(ans, "stuck=1 ") && strstr(ans, "kernel_cut=no"), "status '%s'", ans);
+	kill(d.pid, SIGTERM);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
+	return 0;
+}
+
+/* QEMU refuses the failover while in COLO: the kernel stays as it was */
+static int t_colod_failover_refused(void)
+{
+	struct daemon d;
+	char ans[1024];
+	const char *l;
+	int64_t id, t = 7000000000LL * 1000;
+	int fd, code;
+
+	CHECK(!nl_attached(&d, "forefuse", "--attach --min-interval 0", t), "attach checkpoint");
+	fd = ctl_send(d.ctl, "failover");
+	id = serve(&d, "x-colo-lost-heartbeat", NULL, 0, 2000);
+	CHECK(id > 0, "no x-colo-lost-heartbeat");
+	fake_write(&d.f, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"nope\"}, \"id\": %lld}\n", (long long)id);
+	serve(&d, "never", NULL, 0, 300);	/* query-colo-status: primary */
+	CHECK(!ctl_answer(fd, ans, sizeof(ans), 2000) &&
+	      !strcmp(ans, "error QEMU refused x-colo-lost-heartbeat and is still in COLO"),
+	      "answer '%s'", ans);
+	l = nl_line(&d, 200);
+	CHECK(!l[0], "kernel touched: '%s'", l);
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "state=colo "), "status '%s'", ans);
+	kill(d.pid, SIGTERM);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
+	return 0;
+}
+
+/* a QEMU that does not answer a query does not delay the checkpoint's cut */
+static int t_colod_not_blocked(void)
+{
+	struct daemon d;
+	char ans[1024];
+	const char *l;
+	int64_t t0, t = 8000000000LL * 1000;
+	int fd, code;
+
+	CHECK(!nl_attached(&d, "noblock", "--attach --min-interval 0", t), "attach checkpoint");
+	d.mute_migrate = true;
+	fd = ctl_send(d.ctl, "status");
+	serve(&d, "never", NULL, 0, 200);	/* query-migrate: no answer */
+	t0 = ms();
+	ev(&d, "STOP", NULL, t + 1000000);
+	ev(&d, "MIGRATION_PASS", "{\"pass\": 2}", t + 1000010);
+	l = nl_line(&d, 1000);
+	CHECK(!strcmp(l, "BEGIN 5 8000001000000000") && ms() - t0 < 500,
+	      "BEGIN '%s' after %lld ms", l, (long long)(ms() - t0));
+	ev(&d, "RESUME", NULL, t + 1001000);
+	CHECK(!strcmp(nl_line(&d, 1000), "DONE 5"), "no DONE");
+	CHECK(!ctl_answer(fd, ans, sizeof(ans), 3000) && strstr(ans, "migration=? "),
+	      "status '%s'", ans);
+	kill(d.pid, SIGTERM);
+	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
+	return 0;
+}
+
+/* default policy: a lost peer waits for a failover request */
+static int t_colod_peer_lost_manual(void)
+{
+	struct daemon d;
+	char ans[1024];
+	int64_t id;
+	int fd, code;
+
+	daemon_start(&d, "peerman", "primary", "--attach");
+	CHECK(!wait_ctl(&d), "control socket never appeared");
+	ev(&d, "COLO_EXIT", "{\"mode\": \"primary\", \"reason\": \"error\"}", 2000);
+	CHECK(serve(&d, NULL, NULL, 0, 500) < 0, "automatic failover by default");
+	CHECK(!status_of(&d, ans, sizeof(ans)) && strstr(ans, "state=peer-lost ") &&
+	      strstr(ans, "failover=manual"), "status '%s'", ans);
+	fd = ctl_send(d.ctl, "failover");
+	id = serve(&d, "x-colo-lost-heartbeat", NULL, 0, 2000);
+	CHECK(id > 0, "no x-colo-lost-heartbeat on request");
+	fake_write(&d.f, "{\"return\": {}, \"id\": %lld}\n", (long long)id);
+	d.colo_mode = 0;
+	serve(&d, "never", NULL, 0, 500);	/* query-colo-status: none */
+	CHECK(!ctl_answer(fd, ans, sizeof(ans), 2000) && !strcmp(ans, "ok"), "answer '%s'", ans);
 	kill(d.pid, SIGTERM);
 	CHECK(!daemon_end(&d, 3000, &code) && code == 0, "exit %d", code);
 	return 0;
@@ -1211,6 +1460,13 @@ int main(void)
 	run("colod-garbage-greeting", t_colod_garbage_greeting);
 	run("colod-nl-needed", t_colod_nl_needed);
 	run("colod-nl-secondary", t_colod_nl_secondary);
+	run("colod-refuses-without-events", t_colod_no_events);
+	run("colod-user-pause-keeps-request", t_colod_user_pause);
+	run("colod-failures-keep-request", t_colod_failures_keep_request);
+	run("colod-stuck-checkpoint-returns", t_colod_stuck_returns);
+	run("colod-failover-refused-rollback", t_colod_failover_refused);
+	run("colod-loop-not-blocked", t_colod_not_blocked);
+	run("colod-peer-lost-manual", t_colod_peer_lost_manual);
 	if (!n_fail) {
 		char cmd[64];
 
