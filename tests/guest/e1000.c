@@ -37,7 +37,7 @@
 
 #define CTRL_SLU	(1u << 6)
 #define CTRL_ASDE	(1u << 5)
-#define CTRL_RST	(1u << 26)
+#define STATUS_LU	(1u << 1)
 #define RCTL_EN		(1u << 1)
 #define RCTL_UPE	(1u << 3)
 #define RCTL_MPE	(1u << 4)
@@ -95,6 +95,7 @@ static inline void e1000_wr(uint32_t reg, uint32_t v)
 int nic_init(uint8_t *mac)
 {
 	uint32_t bdf, bar, cmd, ral, rah;
+	uint64_t until, next;
 	unsigned i;
 
 	if (pci_find(E1000_VENDOR, E1000_DEVICE, &bdf))
@@ -109,10 +110,6 @@ int nic_init(uint8_t *mac)
 	cmd = pci_read32(bdf, 0x04);
 	pci_write32(bdf, 0x04, (cmd & 0xffff) | 0x0006);	/* memory, bus master */
 
-	e1000_wr(REG_IMC, 0xffffffffu);
-	e1000_wr(REG_CTRL, e1000_rd(REG_CTRL) | CTRL_RST);
-	for (i = 0; i < 100000 && (e1000_rd(REG_CTRL) & CTRL_RST); i++)
-		;
 	e1000_wr(REG_IMC, 0xffffffffu);
 	e1000_wr(REG_CTRL, e1000_rd(REG_CTRL) | CTRL_SLU | CTRL_ASDE);
 
@@ -152,6 +149,22 @@ int nic_init(uint8_t *mac)
 	e1000_tx_next = 0;
 	e1000_wr(REG_TIPG, 10 | 8 << 10 | 6 << 20);
 	e1000_wr(REG_TCTL, TCTL_EN | TCTL_PSP | 0x0f << 4 | 0x40 << 12);
+
+	/*
+	 * QEMU's model takes the link down for its autonegotiation (~0.5 s)
+	 * after a reset and drops what is sent meanwhile: wait for it.
+	 */
+	until = rdtsc() + ms_to_tsc(3000);
+	while (!(e1000_rd(REG_STATUS) & STATUS_LU) && rdtsc() < until) {
+		next = rdtsc() + ms_to_tsc(5);
+		while (rdtsc() < next)
+			__asm__ volatile("pause");
+	}
+	/*
+	 * What arrived while the link was down waits in QEMU's queue, and its
+	 * backend stops reading: a write of RDT flushes and resumes it.
+	 */
+	e1000_wr(REG_RDT, RX_N - 1);
 	return 0;
 }
 

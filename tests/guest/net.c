@@ -317,7 +317,7 @@ static void cfg_ip(const char *key, uint32_t *v)
 void net_init(void)
 {
 	const uint8_t *gmac = 0;
-	uint64_t until;
+	uint64_t until, t0;
 	int tries;
 
 	if (cmdline_get("net=off"))
@@ -340,10 +340,11 @@ void net_init(void)
 	net_print_status();
 
 	/* resolve the gateway: announces the guest too (slirp learns it) */
-	for (tries = 0; net_cfg.gw && tries < 3 && !gmac; tries++) {
+	t0 = rdtsc();
+	for (tries = 0; net_cfg.gw && tries < 10 && !gmac; tries++) {
 		arp_send(1, eth_bcast, (const uint8_t *)"\0\0\0\0\0\0",
 			 net_cfg.gw);
-		until = rdtsc() + ms_to_tsc(100);
+		until = rdtsc() + ms_to_tsc(300);
 		while (rdtsc() < until && !(gmac = arp_lookup(net_cfg.gw)))
 			net_poll();
 	}
@@ -353,10 +354,14 @@ void net_init(void)
 		if (gmac) {
 			con_puts(" is-at ");
 			con_mac(gmac);
+			con_puts(" after ");
+			con_dec((uint32_t)((rdtsc() - t0) / ms_to_tsc(1)));
+			con_puts(" ms");
 		} else {
 			con_puts(" no-answer");
 		}
 		con_puts("\n");
+		net_print_status();
 	}
 }
 
@@ -382,8 +387,12 @@ void net_print_status(void)
 	con_dec(net_stats.rx);
 	con_puts(" tx=");
 	con_dec(net_stats.tx);
+	con_puts(" arp=");
+	con_dec(net_stats.arp_in);
 	con_puts(" badcsum=");
 	con_dec(net_stats.bad_csum);
+	con_puts(" drop=");
+	con_dec(net_stats.rx_drop);
 	con_puts(" conns=");
 	con_dec(tcp_active());
 	con_puts(" tsc_mhz=");

@@ -175,6 +175,7 @@ void tcp_init(void);
 void tcp_rx(const uint8_t *smac, uint32_t src, const uint8_t *seg, unsigned len);
 void tcp_timer(uint64_t now);
 unsigned tcp_active(void);
+void tcp_dump(struct sbuf *b);	/* one line a connection */
 /* queue a reply: txt then pat_len bytes of the pattern; close: FIN after it */
 void tcp_reply(struct tcb *t, const char *txt, unsigned txt_len,
 	       uint32_t pat_len, int close);

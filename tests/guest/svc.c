@@ -13,6 +13,7 @@
  *		primary and its secondary answer differently (divergence on
  *		demand).
  *	stats	the guest's network counters
+ *	conns	one line per TCP connection (state, sequence offsets, window)
  *	quit	(TCP) FIN now
  * and UDP port 7 echoes. Anything else is answered "error ...\n".
  *
@@ -128,6 +129,9 @@ static unsigned svc_answer(const char *line, unsigned len, char *out,
 		sb_str(&b, " conns=");
 		sb_dec(&b, tcp_active());
 		sb_str(&b, "\n");
+	} else if (word_is(line, len, "conns", &arg)) {
+		tcp_dump(&b);
+		sb_str(&b, "end\n");
 	} else if (word_is(line, len, "quit", &arg)) {
 		*close = 1;
 	} else {
@@ -139,7 +143,7 @@ static unsigned svc_answer(const char *line, unsigned len, char *out,
 
 void svc_tcp_line(struct tcb *t, const char *line, unsigned len)
 {
-	char txt[160];
+	char txt[512];
 	uint32_t pat;
 	int close;
 	unsigned n = svc_answer(line, len, txt, sizeof(txt), &pat, &close);

@@ -25,7 +25,7 @@
 #define TCP_HLEN	20
 #define TCP_MSS		(ETH_MTU - IP_HLEN - TCP_HLEN)
 #define RBUF		256
-#define TXT_MAX		192
+#define TXT_MAX		512
 #define RTO_MS		200
 #define RTO_MAX_MS	3200
 #define MAX_RETRIES	12
@@ -527,6 +527,39 @@ out:
 }
 
 /* Cheap when nothing is due: the CPU may be emulated. */
+/* "tcp <lport>-<rport> st=<state> una=<n> nxt=<n> max=<n> end=<n> wnd=<n>
+ *  rto=<0|1> retries=<n>" a connection, offsets relative to the ISN */
+void tcp_dump(struct sbuf *b)
+{
+	unsigned i;
+
+	for (i = 0; i < TCP_MAX_CONN; i++) {
+		const struct tcb *t = &tcbs[i];
+
+		if (t->state == TCP_FREE)
+			continue;
+		sb_str(b, "tcp ");
+		sb_dec(b, t->rport);
+		sb_str(b, " st=");
+		sb_dec(b, t->state);
+		sb_str(b, " una=");
+		sb_dec(b, t->snd_una - t->iss);
+		sb_str(b, " nxt=");
+		sb_dec(b, t->snd_nxt - t->iss);
+		sb_str(b, " max=");
+		sb_dec(b, t->snd_max - t->iss);
+		sb_str(b, " end=");
+		sb_dec(b, t->rsp_end + 1);
+		sb_str(b, " wnd=");
+		sb_dec(b, t->snd_wnd);
+		sb_str(b, " rto=");
+		sb_dec(b, !!t->rto_at);
+		sb_str(b, " retries=");
+		sb_dec(b, t->retries);
+		sb_str(b, "\n");
+	}
+}
+
 void tcp_timer(uint64_t now)
 {
 	unsigned i;
