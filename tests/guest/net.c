@@ -27,7 +27,6 @@ static struct {
 	uint8_t mac[6];
 } arp_cache[ARP_N];
 static unsigned arp_rr;
-static uint16_t ip_id;
 
 /*
  * The ones' complement sum of a buffer, folded to 16 bits, in host order.
@@ -144,8 +143,12 @@ uint8_t *net_ip_begin(const uint8_t *dmac, uint32_t dst, uint8_t proto)
 	put16(f + 12, ETYPE_IP);
 	ip[0] = 0x45;
 	ip[1] = 0;
-	put16(ip + 4, ip_id++);
-	put16(ip + 6, 0x4000);		/* DF */
+	/*
+	 * DF and no ID (RFC 6864): a primary and its secondary that sent
+	 * different numbers of frames (a retransmission) still agree.
+	 */
+	put16(ip + 4, 0);
+	put16(ip + 6, 0x4000);
 	ip[8] = 64;
 	ip[9] = proto;
 	put32(ip + 12, net_cfg.ip);

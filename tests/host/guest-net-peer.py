@@ -21,6 +21,8 @@ import time
 GUEST_IP = os.environ.get("GUEST_IP", "192.168.77.2")
 PEER_IP = os.environ.get("PEER_IP", "192.168.77.1")
 PEER_MAC = bytes.fromhex("020000c0ffee")
+GUEST_IP6 = os.environ.get("GUEST_IP6", "fd00:c010::2")
+PEER_IP6 = os.environ.get("PEER_IP6", "fd00:c010::1")
 SVC = 5000
 failed = 0
 
@@ -314,7 +316,60 @@ def main():
        "get 2500: pattern bytes exact, segments <= MSS 1000 (largest %d), "
        "then FIN" % mx)
     ok(isn1 != iss and r["seq"] != 0, "ISNs from the TSC (%08x)" % isn1)
+    ipv6(p)
     return 1 if failed else 0
+
+
+def ipv6(p):
+    """ND, ICMPv6 echo and UDP over IPv6 to the global address."""
+    g = socket.inet_pton(socket.AF_INET6, GUEST_IP6)
+    me = socket.inet_pton(socket.AF_INET6, PEER_IP6)
+    snm = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")[:13] + g[13:]
+
+    def ip6(nh, payload, dst, dmac, hops=64, bad=False):
+        ph = me + dst + struct.pack("!IxxxB", len(payload), nh)
+        c = csum(ph + payload[:cso[nh]] + b"\0\0" + payload[cso[nh] + 2:])
+        if bad:
+            c ^= 0x3333
+        payload = payload[:cso[nh]] + struct.pack("!H", c) + \
+            payload[cso[nh] + 2:]
+        h = struct.pack("!IHBB", 0x60000000, len(payload), nh, hops) + me + dst
+        p.send(dmac + PEER_MAC + b"\x86\xdd" + h + payload)
+    cso = {58: 2, 17: 6}
+
+    def reply6(nh, typ=None, timeout=3):
+        def match(f):
+            if len(f) < 54 or f[12:14] != b"\x86\xdd" or f[20] != nh:
+                return None
+            plen, = struct.unpack("!H", f[18:20])
+            pl = f[54:54 + plen]
+            ph = f[22:38] + f[38:54] + struct.pack("!IxxxB", plen, nh)
+            if csum(ph + pl) != 0 or f[38:54] != me:
+                return None
+            if typ is not None and pl[0] != typ:
+                return None
+            return (f, pl)
+        return p.wait(match, timeout)
+    mcast = b"\x33\x33" + snm[12:]
+    ns = struct.pack("!BBHI", 135, 0, 0, 0) + g + b"\x01\x01" + PEER_MAC
+    ip6(58, ns, snm, mcast, hops=255)
+    r = reply6(58, 136)
+    ok(r is not None and r[1][8:24] == g and r[1][24:26] == b"\x02\x01" and
+       r[1][26:32] == p.gmac and r[1][4] & 0x40,
+       "IPv6 neighbour solicitation answered (solicited NA, target MAC)")
+    data = b"colo6" * 10
+    ip6(58, struct.pack("!BBHHH", 128, 0, 0, 7, 1) + data, g, p.gmac)
+    r = reply6(58, 129)
+    ok(r is not None and r[1][8:] == data and r[1][4:8] == b"\0\x07\0\x01",
+       "ICMPv6 echo answered")
+    ip6(58, struct.pack("!BBHHH", 128, 0, 0, 7, 2) + data, g, p.gmac,
+        bad=True)
+    ok(reply6(58, 129, 1.5) is None, "ICMPv6 echo with a bad checksum ignored")
+    u = struct.pack("!HHHH", 40006, 5000, 8 + 6, 0) + b"state\n"
+    ip6(17, u, g, p.gmac)
+    r = reply6(17)
+    ok(r is not None and r[1][8:].startswith(b"state nonce="),
+       "UDP over IPv6: %r" % (r[1][8:] if r else None))
 
 
 if __name__ == "__main__":

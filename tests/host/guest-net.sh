@@ -10,7 +10,8 @@
 #    RST for a closed port, TCP handshake with MSS, an out-of-order segment
 #    not acknowledged beyond what was received, bad IP/ICMP/UDP/TCP
 #    checksums ignored, retransmission on the timer, FIN both ways, 'get'
-#    within the MSS and ISNs from the TSC.
+#    within the MSS and ISNs from the TSC; IPv6 neighbour discovery, ICMPv6
+#    echo (a bad checksum ignored) and UDP over IPv6.
 # 2. Through QEMU user networking (loopback hostfwd only): UDP echo and
 #    state, the state service's nonce against the guest's COM1, a 1 MB
 #    download byte-exact against tests/vm/pmycolo-util.py's pattern, two
@@ -122,7 +123,7 @@ timeout -k 2 60 "$QEMU" "${QARGS[@]}" -name guest-net-peer \
 	-serial "file:$T/peer.serial" -pidfile "$T/peer.pid" \
 	-netdev "dgram,id=n0,local.type=unix,local.path=$T/peer/qemu.sock,remote.type=unix,remote.path=$T/peer/peer.sock" \
 	-device "e1000,netdev=n0,romfile=,mac=$MAC" \
-	-append "ip=192.168.77.2 gw=192.168.77.1" </dev/null >"$T/peer.qemu.log" 2>&1 &
+	-append "ip=192.168.77.2 gw=192.168.77.1 ip6=fd00:c010::2" </dev/null >"$T/peer.qemu.log" 2>&1 &
 pids+=($!)
 wait "$peer"; prc=$?
 sed 's/^/  /' "$T/peer.out"
