@@ -112,6 +112,7 @@ if grep -a 'colo-guest net' "$T/probe.serial" | grep -avq 'net none'; then
 else
 	ok "KVM runs the test guest; without a NIC it says 'net none'"
 fi
+log "probe done at ${SECONDS} s"
 
 # --- 1. raw frames against the python peer ----------------------------------
 mkdir "$T/peer"
@@ -127,6 +128,7 @@ timeout -k 2 60 "$QEMU" "${QARGS[@]}" -name guest-net-peer \
 pids+=($!)
 wait "$peer"; prc=$?
 sed 's/^/  /' "$T/peer.out"
+log "raw-frame phase done at ${SECONDS} s"
 [ "$prc" = 0 ] && ok "raw-frame peer: all checks passed" ||
 	fail "raw-frame peer: exit $prc"
 if grep -aq "net gw 192.168.77.1 is-at 02:00:00:c0:ff:ee" "$T/peer.serial"; then
@@ -171,9 +173,9 @@ case $st in
 "state nonce=$nonce boot="*" served="*) ok "TCP state answers the boot nonce of COM1 ($st)" ;;
 *) fail "TCP state: '$st' (COM1 nonce $nonce)" ;;
 esac
-a=$(printf 'ping colo\n' | timeout 5 socat -t 5 -T 2 - "UDP:127.0.0.1:$((port + 1))" 2>/dev/null)
+a=$(printf 'ping colo\n' | timeout 5 socat -t 1.5 -T 1.5 - "UDP:127.0.0.1:$((port + 1))" 2>/dev/null)
 [ "$a" = "ping colo" ] && ok "UDP echo through user networking" || fail "UDP echo: '$a'"
-a=$(printf 'state\n' | timeout 5 socat -t 5 -T 2 - "UDP:127.0.0.1:$port" 2>/dev/null)
+a=$(printf 'state\n' | timeout 5 socat -t 1.5 -T 1.5 - "UDP:127.0.0.1:$port" 2>/dev/null)
 case $a in
 "state nonce=$nonce "*) ok "UDP state: $a" ;;
 *) fail "UDP state: '$a'" ;;
@@ -225,5 +227,6 @@ fi
 grep -aq "nonce=$nonce count=" "$T/user.serial" && ok "guest kept printing its count lines" ||
 	fail "no count lines while serving"
 
+log "done in ${SECONDS} s"
 [ $rc -eq 0 ] && echo "PASS: guest-net" || echo "FAIL: guest-net"
 exit $rc
