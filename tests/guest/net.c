@@ -342,7 +342,11 @@ void net_init(void)
 	net6_init();
 	net_print_status();
 
-	/* resolve the gateway: announces the guest too (slirp learns it) */
+	/*
+	 * Resolve the gateway: announces the guest too (slirp learns it).
+	 * Retried for 3 s: QEMU's e1000 delivers nothing for about a second
+	 * after the receiver is enabled.
+	 */
 	t0 = rdtsc();
 	for (tries = 0; net_cfg.gw && tries < 10 && !gmac; tries++) {
 		arp_send(1, eth_bcast, (const uint8_t *)"\0\0\0\0\0\0",
