@@ -2,7 +2,8 @@
 /*
  * guest.c - freestanding 32-bit test guest for COLO under KVM.
  *
- * It counts, dirties DIRTY_PAGES pages of memory on every tick and prints a
+ * It counts, dirties dirty_pages (DIRTY_PAGES, or pages=N on the command
+ * line, at most DIRTY_PAGES) pages of memory on every tick and prints a
  * line to COM1 every PRINT_TICKS ticks:
  *
  *	colo-guest nonce=<hex> count=<n> mark=<c> pages=ok
@@ -27,7 +28,7 @@
  * while the pages are checked, and prints its configuration in lines that
  * start "colo-guest net " (never with "count="). The multiboot command line
  * (QEMU -append) configures it: ip=A.B.C.D mask=A.B.C.D gw=A.B.C.D|none
- * tsc_mhz=N net=off.
+ * tsc_mhz=N net=off, and pages=N the dirtying.
  */
 #include "net.h"
 
@@ -41,6 +42,7 @@
 #define POLL_PAGES	64u		/* poll the NIC while checking pages */
 #define MB_BOOT_MAGIC	0x2badb002u
 
+static uint32_t dirty_pages = DIRTY_PAGES;
 uint32_t guest_nonce;
 volatile uint32_t guest_tick;
 uint64_t guest_boot_tsc;
@@ -84,7 +86,7 @@ static uint32_t check_and_write(uint32_t want, uint32_t next)
 {
 	uint32_t p, bad = DIRTY_PAGES;
 
-	for (p = 0; p < DIRTY_PAGES; p++) {
+	for (p = 0; p < dirty_pages; p++) {
 		volatile uint32_t *w = dirty + p * PAGE_WORDS;
 
 		/* two words per page: start and end, both must agree */
@@ -112,7 +114,9 @@ void guest_main(uint32_t magic, const struct mb_info *mbi)
 	guest_boot_tsc = rdtsc();
 	nonce = (uint32_t)rdtsc() ^ (uint32_t)(rdtsc() >> 7) ^ 0x5a5a0000u;
 	guest_nonce = nonce;
-	for (p = 0; p < DIRTY_PAGES; p++) {
+	if (cmdline_get("pages") && parse_dec(cmdline_get("pages")) < DIRTY_PAGES)
+		dirty_pages = parse_dec(cmdline_get("pages"));
+	for (p = 0; p < dirty_pages; p++) {
 		dirty[p * PAGE_WORDS] = 0;
 		dirty[p * PAGE_WORDS + PAGE_WORDS - 1] = 0;
 	}
@@ -150,7 +154,7 @@ void guest_main(uint32_t magic, const struct mb_info *mbi)
 			put_dec(dirty[bad * PAGE_WORDS]);
 			puts_serial("\n");
 			/* resynchronise so one loss is reported once */
-			for (p = 0; p < DIRTY_PAGES; p++) {
+			for (p = 0; p < dirty_pages; p++) {
 				dirty[p * PAGE_WORDS] = tick;
 				dirty[p * PAGE_WORDS + PAGE_WORDS - 1] = tick;
 			}
