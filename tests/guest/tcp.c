@@ -12,10 +12,12 @@
  * - Send: what a connection sends is described, not buffered: a reply is a
  *   short text followed by a length of the pattern (svc.c), so any byte can
  *   be rebuilt for a retransmission. A new reply starts only when the last
- *   is fully acknowledged. Go-back-N on a TSC timer (RTO 200 ms doubling,
- *   up to 3.2 s, RST after 12 timeouts (~30 s)) and on three duplicate ACKs. The peer
- *   window (unscaled, so at most 64 KiB) bounds what is in flight; a zero
- *   window is probed by the timer with one byte.
+ *   is fully acknowledged. On a TSC timer (RTO 400 ms doubling, up to
+ *   3.2 s, RST after 12 timeouts, ~35 s) the first unacknowledged segment
+ *   is sent alone, then go-back-N from what its ACK covers; three duplicate
+ *   ACKs resend that segment. The peer window (unscaled, so at most 64 KiB)
+ *   bounds what is in flight; a zero window is probed by the timer with one
+ *   byte.
  * - Close both ways: FIN after a reply marked close, FIN from the peer
  *   answered by ours once the replies are out. TIME_WAIT 1 s (reused if
  *   the table is full). RST sent for segments of no connection.
@@ -26,7 +28,7 @@
 #define TCP_MSS		(ETH_MTU - IP_HLEN - TCP_HLEN)
 #define RBUF		256
 #define TXT_MAX		512
-#define RTO_MS		200
+#define RTO_MS		400
 #define RTO_MAX_MS	3200
 #define MAX_RETRIES	12
 #define TIME_WAIT_MS	1000
@@ -184,9 +186,10 @@ static void tcp_timer_arm(struct tcb *t)
 /*
  * Send what the window allows from snd_nxt: data of the reply, then our
  * FIN if it is due. force: an ACK even when there is nothing else to send;
- * probe: one byte into a zero window.
+ * probe: one byte into a zero window; max: at most this many segments
+ * (0: no limit).
  */
-static void tcp_output(struct tcb *t, int force, int probe)
+static void tcp_output(struct tcb *t, int force, int probe, int max)
 {
 	uint32_t end_seq = t->iss + 1 + t->rsp_end;
 	uint32_t wnd_end = t->snd_una + (t->snd_wnd ? t->snd_wnd :
@@ -196,7 +199,8 @@ static void tcp_output(struct tcb *t, int force, int probe)
 	if (t->state == TCP_SYN_RCVD || t->state == TCP_FREE ||
 	    t->state == TCP_TIME_WAIT)
 		return;
-	while (SEQ_LT(t->snd_nxt, end_seq) && SEQ_LT(t->snd_nxt, wnd_end)) {
+	while (SEQ_LT(t->snd_nxt, end_seq) && SEQ_LT(t->snd_nxt, wnd_end) &&
+	       (!max || sent < max)) {
 		uint32_t n = end_seq - t->snd_nxt, room = wnd_end - t->snd_nxt;
 		uint8_t flags = F_ACK;
 
@@ -210,13 +214,13 @@ static void tcp_output(struct tcb *t, int force, int probe)
 			 t->rcv_nxt, flags, tcp_win(t), t,
 			 tcp_off(t, t->snd_nxt), n, 0);
 		t->snd_nxt += n;
-		sent = 1;
+		sent++;
 	}
-	if (t->fin_out && t->snd_nxt == end_seq) {
+	if (t->fin_out && t->snd_nxt == end_seq && (!max || sent < max)) {
 		tcp_emit(t->rmac, t->rip, t->lport, t->rport, t->snd_nxt,
 			 t->rcv_nxt, F_FIN | F_ACK, tcp_win(t), t, 0, 0, 0);
 		t->snd_nxt++;
-		sent = 1;
+		sent++;
 	}
 	if (SEQ_LT(t->snd_max, t->snd_nxt))
 		t->snd_max = t->snd_nxt;
@@ -389,12 +393,16 @@ static void tcp_acked(struct tcb *t, uint32_t ack)
 	t->rto_at = 0;
 	if (t->state == TCP_SYN_RCVD)
 		t->state = TCP_ESTAB;
-	if (t->fin_out && ack == t->iss + 1 + t->rsp_end + 1) {
-		/* our FIN is acknowledged */
-		if (t->state == TCP_CLOSING) {
-			tcp_free(t);
-			return;
-		}
+	if (t->fin_out && ack == t->iss + 1 + t->rsp_end + 1 &&
+	    t->state == TCP_CLOSING) {
+		/*
+		 * Both closed, ours acknowledged: a while in TIME_WAIT absorbs
+		 * the peer's late duplicates (no RST for each).
+		 */
+		t->state = TCP_TIME_WAIT;
+		t->rto_at = rdtsc() + ms_to_tsc(TIME_WAIT_MS);
+		tcp_due(t->rto_at);
+		return;
 	}
 	if (t->snd_una != t->snd_max)
 		tcp_timer_arm(t);
@@ -467,9 +475,15 @@ void tcp_rx(const uint8_t *smac, uint32_t src, const uint8_t *s, unsigned len)
 		return;
 	} else if (ack == t->snd_una && !dlen && !(flags & F_FIN) &&
 		   t->snd_una != t->snd_max && get16(s + 14) == t->snd_wnd) {
-		if (++t->dupacks == 3) {	/* a loss: go back */
+		if (++t->dupacks == 3) {
+			/* a loss: resend the first segment only */
+			uint32_t nxt = t->snd_nxt;
+
 			net_stats.tcp_rexmit++;
 			t->snd_nxt = t->snd_una;
+			tcp_output(t, 0, 0, 1);
+			if (SEQ_LT(t->snd_nxt, nxt))
+				t->snd_nxt = nxt;
 		}
 	}
 	if (t->state == TCP_SYN_RCVD)
@@ -523,7 +537,7 @@ void tcp_rx(const uint8_t *smac, uint32_t src, const uint8_t *s, unsigned len)
 	}
 out:
 	tcp_serve(t);
-	tcp_output(t, need_ack, 0);
+	tcp_output(t, need_ack, 0, 0);
 }
 
 /* Cheap when nothing is due: the CPU may be emulated. */
@@ -601,7 +615,12 @@ void tcp_timer(uint64_t now)
 			t->retries = 0;	/* nothing outstanding after all */
 			continue;
 		}
-		t->snd_nxt = t->snd_una;	/* go back N */
-		tcp_output(t, 0, 1);
+		/*
+		 * Go back to the first unacknowledged segment and send it alone:
+		 * its ACK tells what the rest needs (a late ACK, not a loss,
+		 * costs one segment, not a window).
+		 */
+		t->snd_nxt = t->snd_una;
+		tcp_output(t, 0, 1, 1);
 	}
 }
