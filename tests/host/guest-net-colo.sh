@@ -107,10 +107,11 @@ timeout -k 5 170 "$QEMU" "${QARGS[@]}" -name colo-net-svm ${snic[0]} ${snic[1]} 
 	-serial "file:$T/s.serial" -qmp "unix:$T/s.qmp,server=on,wait=off" \
 	-incoming "tcp:127.0.0.1:$port" -pidfile "$T/s.pid" </dev/null >"$T/s.qemu.log" 2>&1 &
 pids+=($!)
+# in a subshell: the peer SIGKILLs this QEMU, and bash would report that
 # shellcheck disable=SC2086
-timeout -k 5 170 "$QEMU" "${QARGS[@]}" -name colo-net-pvm ${pnic[0]} ${pnic[1]} \
+(timeout -k 5 170 "$QEMU" "${QARGS[@]}" -name colo-net-pvm ${pnic[0]} ${pnic[1]} \
 	-serial "file:$T/p.serial" -qmp "unix:$T/p.qmp,server=on,wait=off" \
-	-pidfile "$T/p.pid" </dev/null >"$T/p.qemu.log" 2>&1 &
+	-pidfile "$T/p.pid" </dev/null >"$T/p.qemu.log" 2>&1; exit $?) 2>/dev/null &
 pvm=$!; pids+=($pvm)
 wait_for 30 grep -aqs 'net nic=e1000' "$T/p.serial" || { fail "primary guest's NIC did not come up"; exit 1; }
 nonce=$(grep -a 'start nonce=' "$T/p.serial" | head -n 1 | sed 's/.*nonce=\([0-9a-f]*\).*/\1/')
