@@ -125,7 +125,7 @@ timeout -k 5 160 "$COLOD" --vm "$VMID" --side primary --qmp "$T/p.qmp" \
 	--start --peer "tcp:127.0.0.1:$port" --checkpoint-delay 20000 \
 	--min-interval 50 --no-proxy --ctl "$T/p.sock" 2>"$T/p.colod.log" &
 pids+=($!)
-if wait_for 40 grep -q 'entered COLO' "$T/p.colod.log"; then
+if wait_for 40 grep -qs 'entered COLO' "$T/p.colod.log"; then
 	ok "primary entered COLO"
 else
 	fail "primary did not enter COLO"; cat "$T/p.colod.log"; exit 1
