@@ -98,10 +98,11 @@ class Peer:
                 ip4(PEER_IP) + f[22:28] + f[28:32]
             self.send(f[6:12] + PEER_MAC + b"\x08\x06" + a)
 
-    def ip(self, proto, payload, ident=1):
+    def ip(self, proto, payload, ident=1, bad=False):
         h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident,
                         0x4000, 64, proto, 0, ip4(PEER_IP), ip4(GUEST_IP))
-        h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+        h = h[:10] + struct.pack("!H", csum(h) ^ (0x0f0f if bad else 0)) + \
+            h[12:]
         return self.eth(0x0800, h + payload)
 
 
@@ -200,6 +201,12 @@ def main():
        ((time.time() - t0) * 1000))
     ok(echo(0x4242, 2, data, bad=True) is None,
        "ICMP echo with a bad checksum is ignored")
+    m = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 3) + data
+    m = m[:2] + struct.pack("!H", csum(m)) + m[4:]
+    p.send(p.ip(1, m, bad=True))
+    ok(p.wait(lambda f: (lambda i: i if i and i[0] == 0 else None)(
+        parse_ip(f, 1)), 1.5) is None,
+       "ICMP echo in an IPv4 header with a bad checksum is ignored")
 
     # 4. UDP echo and state, bad checksum ignored
     def udp_req(dport, data, bad=False, wait=3):
