@@ -273,9 +273,12 @@ static void ip_rx(const uint8_t *smac, const uint8_t *ip, unsigned len)
 	case IPPROTO_UDP:
 		udp_rx(smac, src, ip + hl, tot - hl);
 		break;
-	case IPPROTO_TCP:
-		tcp_rx(smac, src, ip + hl, tot - hl);
+	case IPPROTO_TCP: {
+		struct tcp_addr a = { .v6 = 0, .ip = src };
+
+		tcp_rx(smac, &a, ip + hl, tot - hl);
 		break;
+	}
 	}
 }
 

@@ -130,6 +130,7 @@ extern const char nic_name[];
 /* --- net.c ------------------------------------------------------------- */
 #define ETH_HLEN	14
 #define IP_HLEN		20
+#define IP6_HLEN	40
 #define ETH_MTU		1500
 #define ETYPE_IP	0x0800
 #define ETYPE_ARP	0x0806
@@ -167,12 +168,24 @@ void net_ip_send2(uint8_t *f, unsigned l4len, const void *p, unsigned n);
 /* --- net6.c ----------------------------------------------------------- */
 void net6_init(void);
 void net6_rx(const uint8_t *f, unsigned len);
+uint32_t net6_pseudo(const uint8_t *src, const uint8_t *dst, uint8_t nh,
+		     unsigned len);
+/* frame with Ethernet and IPv6 headers filled in; L4 goes at +54 */
+uint8_t *net6_begin(const uint8_t *dmac, const uint8_t *src,
+		    const uint8_t *dst, uint8_t nh);
+void net6_send2(uint8_t *f, unsigned l4len, const void *p, unsigned n);
 
 /* --- tcp.c ------------------------------------------------------------- */
 #define TCP_MAX_CONN	8
 struct tcb;
+struct tcp_addr {
+	int v6;
+	uint32_t ip;		/* IPv4: the peer's */
+	uint8_t r6[16], l6[16];	/* IPv6: the peer's and ours */
+};
 void tcp_init(void);
-void tcp_rx(const uint8_t *smac, uint32_t src, const uint8_t *seg, unsigned len);
+void tcp_rx(const uint8_t *smac, const struct tcp_addr *src,
+	    const uint8_t *seg, unsigned len);
 void tcp_timer(uint64_t now);
 unsigned tcp_active(void);
 void tcp_dump(struct sbuf *b);	/* one line a connection */

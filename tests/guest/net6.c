@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * net6.c - IPv6 for the COLO test guest: neighbour discovery (answers
- * neighbour solicitations for its addresses), ICMPv6 echo and UDP (port 7
- * echo, SVC_PORT services). No TCP over IPv6, no extension headers (a
+ * neighbour solicitations for its addresses), ICMPv6 echo, UDP (port 7
+ * echo, SVC_PORT services) and TCP (tcp.c). No extension headers (a
  * packet with one is dropped), no router discovery: replies go back to
  * the Ethernet source of what they answer.
  *
@@ -11,7 +11,6 @@
  */
 #include "net.h"
 
-#define IP6_HLEN	40
 #define ICMP6_ECHO_REQ	128
 #define ICMP6_ECHO_REP	129
 #define ICMP6_NS	135
@@ -142,8 +141,8 @@ void net6_init(void)
 	con_puts("\n");
 }
 
-static uint32_t pseudo6(const uint8_t *src, const uint8_t *dst, uint8_t nh,
-			unsigned len)
+uint32_t net6_pseudo(const uint8_t *src, const uint8_t *dst, uint8_t nh,
+		     unsigned len)
 {
 	return net_sum(src, 16) + net_sum(dst, 16) + (len >> 16) +
 	       (len & 0xffff) + nh;
@@ -173,6 +172,22 @@ static uint8_t *ip6_begin(const uint8_t *dmac, const uint8_t *src,
 	return f;
 }
 
+uint8_t *net6_begin(const uint8_t *dmac, const uint8_t *src,
+		    const uint8_t *dst, uint8_t nh)
+{
+	return ip6_begin(dmac, src, dst, nh, 64);
+}
+
+/* l4len bytes at +54 (checksum filled in by the caller), then n at p */
+void net6_send2(uint8_t *f, unsigned l4len, const void *p, unsigned n)
+{
+	put16(f + ETH_HLEN + 4, (uint16_t)(l4len + n));
+	if (n)
+		nic_tx2(ETH_HLEN + IP6_HLEN + l4len, p, n);
+	else
+		nic_tx(ETH_HLEN + IP6_HLEN + l4len);
+}
+
 /* fill length and checksum (at csum_off in the payload), send */
 static void ip6_send(uint8_t *f, unsigned plen, unsigned csum_off)
 {
@@ -181,7 +196,7 @@ static void ip6_send(uint8_t *f, unsigned plen, unsigned csum_off)
 
 	put16(h + 4, (uint16_t)plen);
 	put16(p + csum_off, 0);
-	c = (uint16_t)~fold(pseudo6(h + 8, h + 24, h[6], plen) +
+	c = (uint16_t)~fold(net6_pseudo(h + 8, h + 24, h[6], plen) +
 			    net_sum(p, plen));
 	if (h[6] == IPPROTO_UDP && !c)
 		c = 0xffff;
@@ -267,15 +282,23 @@ void net6_rx(const uint8_t *f, unsigned len)
 	plen = get16(h + 4);
 	if (plen > len - ETH_HLEN - IP6_HLEN || !ip6_for_us(h + 24))
 		return;
-	if (h[6] != IPPROTO_ICMP6 && h[6] != IPPROTO_UDP)
-		return;		/* extension headers, TCP: not here */
-	if (fold(pseudo6(h + 8, h + 24, h[6], plen) + net_sum(p, plen)) !=
+	if (h[6] != IPPROTO_ICMP6 && h[6] != IPPROTO_UDP &&
+	    h[6] != IPPROTO_TCP)
+		return;		/* extension headers: not here */
+	if (fold(net6_pseudo(h + 8, h + 24, h[6], plen) + net_sum(p, plen)) !=
 	    0xffff) {
 		net_stats.bad_csum++;
 		return;
 	}
-	if (h[6] == IPPROTO_ICMP6)
+	if (h[6] == IPPROTO_ICMP6) {
 		icmp6_rx(f + 6, h, p, plen);
-	else
+	} else if (h[6] == IPPROTO_UDP) {
 		udp6_rx(f + 6, h, p, plen);
+	} else if (ip6_mine(h + 24)) {
+		struct tcp_addr a = { .v6 = 1 };
+
+		memcpy(a.r6, h + 8, 16);
+		memcpy(a.l6, h + 24, 16);
+		tcp_rx(f + 6, &a, p, plen);
+	}
 }

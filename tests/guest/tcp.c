@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tcp.c - a small TCP server for the COLO test guest (IPv4, port SVC_PORT).
+ * tcp.c - a small TCP server for the COLO test guest (IPv4 and IPv6, port
+ * SVC_PORT).
  *
  * - Handshake: the ISN comes from the TSC when the SYN is handled, so the
  *   two guests of a COLO pair choose different ISNs for the same SYN.
@@ -26,6 +27,7 @@
 
 #define TCP_HLEN	20
 #define TCP_MSS		(ETH_MTU - IP_HLEN - TCP_HLEN)
+#define TCP_MSS6	(ETH_MTU - IP6_HLEN - TCP_HLEN)
 #define RBUF		256
 #define TXT_MAX		512
 #define RTO_MS		400
@@ -54,7 +56,7 @@ enum tcp_state {
 
 struct tcb {
 	enum tcp_state state;
-	uint32_t rip;
+	struct tcp_addr a;
 	uint16_t rport, lport;
 	uint8_t rmac[6];
 	uint32_t iss, irs;
@@ -104,13 +106,15 @@ static inline uint32_t tcp_off(const struct tcb *t, uint32_t seq)
  * the part in the reply's text is copied behind the header, the pattern
  * part goes out from the pattern itself, its checksum from the table.
  */
-static void tcp_emit(const uint8_t *dmac, uint32_t dst, uint16_t sport,
+static void tcp_emit(const uint8_t *dmac, const struct tcp_addr *a,
+		     uint16_t sport,
 		     uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
 		     uint16_t win, const struct tcb *t, uint32_t off, unsigned n,
 		     int mss_opt)
 {
-	uint8_t *f = net_ip_begin(dmac, dst, IPPROTO_TCP);
-	uint8_t *s = f + ETH_HLEN + IP_HLEN;
+	uint8_t *f = a->v6 ? net6_begin(dmac, a->l6, a->r6, IPPROTO_TCP) :
+			     net_ip_begin(dmac, a->ip, IPPROTO_TCP);
+	uint8_t *s = f + ETH_HLEN + (a->v6 ? IP6_HLEN : IP_HLEN);
 	unsigned hl = TCP_HLEN + (mss_opt ? 4 : 0), k = 0, m = 0;
 	uint32_t sum, i0 = 0, p0 = 0;
 
@@ -126,7 +130,7 @@ static void tcp_emit(const uint8_t *dmac, uint32_t dst, uint16_t sport,
 	if (mss_opt) {
 		s[20] = 2;
 		s[21] = 4;
-		put16(s + 22, TCP_MSS);
+		put16(s + 22, a->v6 ? TCP_MSS6 : TCP_MSS);
 	}
 	if (n) {
 		i0 = off - t->rsp_start;
@@ -137,14 +141,18 @@ static void tcp_emit(const uint8_t *dmac, uint32_t dst, uint16_t sport,
 		m = n - k;
 		p0 = (i0 + k - t->txt_len) % PATTERN_PERIOD;
 	}
-	sum = net_pseudo(net_cfg.ip, dst, IPPROTO_TCP, hl + n) +
+	sum = (a->v6 ? net6_pseudo(a->l6, a->r6, IPPROTO_TCP, hl + n) :
+		       net_pseudo(net_cfg.ip, a->ip, IPPROTO_TCP, hl + n)) +
 	      net_sum(s, hl + k);
 	if (m)
 		sum += svc_pattern_sum(p0, m, hl + k);
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	put16(s + 16, (uint16_t)~sum);
-	net_ip_send2(f, hl + k, svc_pattern + p0, m);
+	if (a->v6)
+		net6_send2(f, hl + k, svc_pattern + p0, m);
+	else
+		net_ip_send2(f, hl + k, svc_pattern + p0, m);
 }
 
 static uint16_t tcp_win(const struct tcb *t)
@@ -154,13 +162,13 @@ static uint16_t tcp_win(const struct tcb *t)
 
 static void tcp_send_ack(struct tcb *t)
 {
-	tcp_emit(t->rmac, t->rip, t->lport, t->rport, t->snd_nxt, t->rcv_nxt,
+	tcp_emit(t->rmac, &t->a, t->lport, t->rport, t->snd_nxt, t->rcv_nxt,
 		 F_ACK, tcp_win(t), t, 0, 0, 0);
 }
 
 static void tcp_send_synack(struct tcb *t)
 {
-	tcp_emit(t->rmac, t->rip, t->lport, t->rport, t->iss, t->rcv_nxt,
+	tcp_emit(t->rmac, &t->a, t->lport, t->rport, t->iss, t->rcv_nxt,
 		 F_SYN | F_ACK, tcp_win(t), t, 0, 0, 1);
 }
 
@@ -210,14 +218,14 @@ static void tcp_output(struct tcb *t, int force, int probe, int max)
 			n = room;
 		if (t->snd_nxt + n == end_seq)
 			flags |= F_PSH;
-		tcp_emit(t->rmac, t->rip, t->lport, t->rport, t->snd_nxt,
+		tcp_emit(t->rmac, &t->a, t->lport, t->rport, t->snd_nxt,
 			 t->rcv_nxt, flags, tcp_win(t), t,
 			 tcp_off(t, t->snd_nxt), n, 0);
 		t->snd_nxt += n;
 		sent++;
 	}
 	if (t->fin_out && t->snd_nxt == end_seq && (!max || sent < max)) {
-		tcp_emit(t->rmac, t->rip, t->lport, t->rport, t->snd_nxt,
+		tcp_emit(t->rmac, &t->a, t->lport, t->rport, t->snd_nxt,
 			 t->rcv_nxt, F_FIN | F_ACK, tcp_win(t), t, 0, 0, 0);
 		t->snd_nxt++;
 		sent++;
@@ -279,8 +287,8 @@ static void tcp_serve(struct tcb *t)
 	}
 }
 
-static void tcp_rst_for(const uint8_t *smac, uint32_t src, const uint8_t *s,
-			unsigned dlen)
+static void tcp_rst_for(const uint8_t *smac, const struct tcp_addr *src,
+			const uint8_t *s, unsigned dlen)
 {
 	uint8_t flags = s[13];
 	uint32_t seq = get32(s + 4), ack = get32(s + 8);
@@ -297,14 +305,24 @@ static void tcp_rst_for(const uint8_t *smac, uint32_t src, const uint8_t *s,
 			 F_RST | F_ACK, 0, 0, 0, 0, 0);
 }
 
-static struct tcb *tcp_lookup(uint32_t src, uint16_t sport, uint16_t dport)
+static int tcp_addr_eq(const struct tcp_addr *x, const struct tcp_addr *y)
+{
+	if (x->v6 != y->v6)
+		return 0;
+	if (!x->v6)
+		return x->ip == y->ip;
+	return !memcmp(x->r6, y->r6, 16) && !memcmp(x->l6, y->l6, 16);
+}
+
+static struct tcb *tcp_lookup(const struct tcp_addr *src, uint16_t sport,
+			      uint16_t dport)
 {
 	unsigned i;
 
 	for (i = 0; i < TCP_MAX_CONN; i++) {
 		struct tcb *t = &tcbs[i];
 
-		if (t->state != TCP_FREE && t->rip == src &&
+		if (t->state != TCP_FREE && tcp_addr_eq(&t->a, src) &&
 		    t->rport == sport && t->lport == dport)
 			return t;
 	}
@@ -346,7 +364,7 @@ static uint16_t tcp_opt_mss(const uint8_t *s, unsigned hl)
 	return 536;
 }
 
-static void tcp_listen_syn(const uint8_t *smac, uint32_t src,
+static void tcp_listen_syn(const uint8_t *smac, const struct tcp_addr *src,
 			   const uint8_t *s, unsigned hl)
 {
 	struct tcb *t = tcp_alloc();
@@ -358,7 +376,7 @@ static void tcp_listen_syn(const uint8_t *smac, uint32_t src,
 	}
 	memset(t, 0, sizeof(*t));
 	t->state = TCP_SYN_RCVD;
-	t->rip = src;
+	t->a = *src;
 	t->rport = get16(s);
 	t->lport = get16(s + 2);
 	memcpy(t->rmac, smac, 6);
@@ -372,8 +390,8 @@ static void tcp_listen_syn(const uint8_t *smac, uint32_t src,
 	t->snd_max = t->snd_nxt;
 	t->snd_wnd = get16(s + 14);
 	t->mss = tcp_opt_mss(s, hl);
-	if (t->mss > TCP_MSS)
-		t->mss = TCP_MSS;
+	if (t->mss > (src->v6 ? TCP_MSS6 : TCP_MSS))
+		t->mss = src->v6 ? TCP_MSS6 : TCP_MSS;
 	if (t->mss < 64)
 		t->mss = 64;
 	t->rto_ms = RTO_MS;
@@ -408,7 +426,9 @@ static void tcp_acked(struct tcb *t, uint32_t ack)
 		tcp_timer_arm(t);
 }
 
-void tcp_rx(const uint8_t *smac, uint32_t src, const uint8_t *s, unsigned len)
+/* src: the peer's address (and ours, IPv6); IPv6 checksums come verified */
+void tcp_rx(const uint8_t *smac, const struct tcp_addr *src, const uint8_t *s,
+	    unsigned len)
 {
 	struct tcb *t;
 	unsigned hl, dlen, take;
@@ -419,7 +439,8 @@ void tcp_rx(const uint8_t *smac, uint32_t src, const uint8_t *s, unsigned len)
 
 	if (len < TCP_HLEN)
 		return;
-	if (net_csum(s, len, net_pseudo(src, net_cfg.ip, IPPROTO_TCP, len))) {
+	if (!src->v6 &&
+	    net_csum(s, len, net_pseudo(src->ip, net_cfg.ip, IPPROTO_TCP, len))) {
 		net_stats.bad_csum++;
 		return;
 	}
@@ -596,7 +617,7 @@ void tcp_timer(uint64_t now)
 			continue;
 		}
 		if (++t->retries > MAX_RETRIES) {
-			tcp_emit(t->rmac, t->rip, t->lport, t->rport,
+			tcp_emit(t->rmac, &t->a, t->lport, t->rport,
 				 t->snd_nxt, t->rcv_nxt, F_RST | F_ACK, 0, t,
 				 0, 0, 0);
 			net_stats.tcp_rst_out++;

@@ -154,6 +154,17 @@ def parse_tcp(f, sport):
 
 
 SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def stream(n):
+    """the first n bytes of tests/vm/pmycolo-util.py's pattern"""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "u", os.path.join(HERE, "..", "vm", "pmycolo-util.py"))
+    u = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(u)
+    return u.stream(0, n)
 
 
 def main():
@@ -312,14 +323,7 @@ def main():
             fin = True
         p.send(p.ip(6, tcp(sport, SVC, iss + 10, gseq + len(got) + fin,
                            ACK | (FIN if fin else 0))))
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "vm"))
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "u", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "..", "vm", "pmycolo-util.py"))
-    u = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(u)
-    ok(got == u.stream(0, 2500) and fin and mx <= 1000,
+    ok(got == stream(2500) and fin and mx <= 1000,
        "get 2500: pattern bytes exact, segments <= MSS 1000 (largest %d), "
        "then FIN" % mx)
     ok(isn1 != iss and r["seq"] != 0, "ISNs from the TSC (%08x)" % isn1)
@@ -342,7 +346,7 @@ def ipv6(p):
             payload[cso[nh] + 2:]
         h = struct.pack("!IHBB", 0x60000000, len(payload), nh, hops) + me + dst
         p.send(dmac + PEER_MAC + b"\x86\xdd" + h + payload)
-    cso = {58: 2, 17: 6}
+    cso = {58: 2, 17: 6, 6: 16}
 
     def reply6(nh, typ=None, timeout=3):
         def match(f):
@@ -377,6 +381,50 @@ def ipv6(p):
     r = reply6(17)
     ok(r is not None and r[1][8:].startswith(b"state nonce="),
        "UDP over IPv6: %r" % (r[1][8:] if r else None))
+
+    # TCP over IPv6: handshake (MSS 1440), a download, FIN both ways
+    def tcp6(sport, seq, ack, flags, data=b"", opts=b""):
+        hl = 20 + len(opts)
+        t = struct.pack("!HHIIBBHHH", sport, 5000, seq, ack, hl // 4 << 4,
+                        flags, 65535, 0, 0) + opts + data
+        ip6(6, t, g, p.gmac)
+
+    def seg6(sport, timeout=3):
+        def match(f):
+            if len(f) < 74 or f[12:14] != b"\x86\xdd" or f[20] != 6:
+                return None
+            plen, = struct.unpack("!H", f[18:20])
+            t = f[54:54 + plen]
+            ph = f[22:54] + struct.pack("!IxxxB", plen, 6)
+            s_, d, sq, ak, off, fl = struct.unpack("!HHIIBB", t[:14])
+            if d != sport or csum(ph + t) != 0:
+                return None
+            return {"seq": sq, "ack": ak, "flags": fl,
+                    "opts": t[20:(off >> 4) * 4], "data": t[(off >> 4) * 4:]}
+        return p.wait(match, timeout)
+    sport, iss = 43000, 0x30000000
+    tcp6(sport, iss, 0, SYN, opts=struct.pack("!BBH", 2, 4, 1440))
+    r = seg6(sport)
+    ok(r is not None and r["flags"] & (SYN | ACK) == SYN | ACK and
+       r["ack"] == iss + 1 and r["opts"][:4] == b"\x02\x04\x05\xa0",
+       "TCP over IPv6: SYN-ACK with MSS 1440")
+    if not r:
+        return
+    gseq = r["seq"] + 1
+    tcp6(sport, iss + 1, gseq, ACK | PSH, b"get 5000\n")
+    got, fin = b"", False
+    end = time.time() + 10
+    while time.time() < end and not fin:
+        s = seg6(sport, 2)
+        if s is None:
+            break
+        if s["seq"] == gseq + len(got) and s["data"]:
+            got += s["data"]
+        if s["flags"] & FIN and s["seq"] == gseq + len(got):
+            fin = True
+        tcp6(sport, iss + 10, gseq + len(got) + fin, ACK | (FIN if fin else 0))
+    ok(got == stream(5000) and fin,
+       "TCP over IPv6: get 5000 byte-exact, then FIN (%d bytes)" % len(got))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 #    not acknowledged beyond what was received, bad IP/ICMP/UDP/TCP
 #    checksums ignored, retransmission on the timer, FIN both ways, 'get'
 #    within the MSS and ISNs from the TSC; IPv6 neighbour discovery, ICMPv6
-#    echo (a bad checksum ignored) and UDP over IPv6.
+#    echo (a bad checksum ignored), UDP and TCP over IPv6.
 # 2. Through QEMU user networking (loopback hostfwd only): UDP echo and
 #    state, the state service's nonce against the guest's COM1, a 1 MB
 #    download byte-exact against tests/vm/pmycolo-util.py's pattern, two
