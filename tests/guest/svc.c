@@ -9,9 +9,10 @@
  *		the boot TSC and the number of requests served. The two guests of
  *		a COLO pair answer alike only once a checkpoint gave the secondary
  *		the primary's memory; two guests booted apart never do.
- *	clock	"clock nonce=<8 hex> tick=<n> tsc=<16 hex>\n": the TSC now, so a
- *		primary and its secondary answer differently (divergence on
- *		demand).
+ *	clock	"clock nonce=<8 hex> tick=<8 hex> tsc=<16 hex>\n": the TSC now,
+ *		so a primary and its secondary answer differently (divergence
+ *		on demand), in replies of the same length (the streams stay
+ *		aligned).
  *	stats	the guest's network counters
  *	conns	one line per TCP connection (state, sequence offsets, window)
  *	quit	(TCP) FIN now
@@ -107,7 +108,7 @@ static unsigned svc_answer(const char *line, unsigned len, char *out,
 		sb_str(&b, "clock nonce=");
 		sb_hex(&b, guest_nonce, 8);
 		sb_str(&b, " tick=");
-		sb_dec(&b, guest_tick);
+		sb_hex(&b, guest_tick, 8);
 		sb_str(&b, " tsc=");
 		sb_hex(&b, tsc, 16);
 		sb_str(&b, "\n");

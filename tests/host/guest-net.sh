@@ -182,7 +182,7 @@ case $a in
 esac
 a=$(printf 'clock\n' | timeout 5 socat -t 5 -T 2 - "TCP:127.0.0.1:$port" 2>/dev/null)
 case $a in
-"clock nonce=$nonce tick="*" tsc="*) ok "TCP clock: $a" ;;
+"clock nonce=$nonce tick="????????" tsc="????????????????) ok "TCP clock: $a" ;;
 *) fail "TCP clock: '$a'" ;;
 esac
 
