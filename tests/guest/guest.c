@@ -28,7 +28,7 @@
  * while the pages are checked, and prints its configuration in lines that
  * start "colo-guest net " (never with "count="). The multiboot command line
  * (QEMU -append) configures it: ip=A.B.C.D mask=A.B.C.D gw=A.B.C.D|none
- * tsc_mhz=N net=off, and pages=N the dirtying.
+ * tsc_mhz=N rto=MS net=off, and pages=N the dirtying.
  */
 #include "net.h"
 

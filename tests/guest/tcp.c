@@ -78,11 +78,16 @@ struct tcb {
 };
 
 static struct tcb tcbs[TCP_MAX_CONN];
+static uint32_t tcp_rto_ms = RTO_MS;	/* rto=MS on the command line */
 static uint64_t tcp_next_due;	/* earliest timer, 0: none armed */
 
 void tcp_init(void)
 {
+	const char *arg = cmdline_get("rto");
+
 	memset(tcbs, 0, sizeof(tcbs));
+	if (arg && parse_dec(arg) >= 10 && parse_dec(arg) <= RTO_MAX_MS)
+		tcp_rto_ms = parse_dec(arg);
 }
 
 unsigned tcp_active(void)
@@ -394,7 +399,7 @@ static void tcp_listen_syn(const uint8_t *smac, const struct tcp_addr *src,
 		t->mss = src->v6 ? TCP_MSS6 : TCP_MSS;
 	if (t->mss < 64)
 		t->mss = 64;
-	t->rto_ms = RTO_MS;
+	t->rto_ms = tcp_rto_ms;
 	tcp_send_synack(t);
 	tcp_timer_arm(t);
 }
@@ -407,7 +412,7 @@ static void tcp_acked(struct tcb *t, uint32_t ack)
 		t->snd_nxt = ack;
 	t->retries = 0;
 	t->dupacks = 0;
-	t->rto_ms = RTO_MS;
+	t->rto_ms = tcp_rto_ms;
 	t->rto_at = 0;
 	if (t->state == TCP_SYN_RCVD)
 		t->state = TCP_ESTAB;
