@@ -19,14 +19,15 @@ _start:
 	cli
 	movl	$stack_top, %esp
 	xorl	%ebp, %ebp
-	pushl	%ebx			/* multiboot info (unused) */
+	pushl	%ebx			/* multiboot information */
+	pushl	%eax			/* multiboot magic */
 	call	guest_main
 1:	hlt
 	jmp	1b
 
 	.section .bss
 	.align 16
-	.space	16384
+	.space	65536
 stack_top:
 
 	.section .note.GNU-stack, "", @progbits

@@ -2,7 +2,8 @@
 /*
  * guest.c - freestanding 32-bit test guest for COLO under KVM.
  *
- * It counts, dirties DIRTY_PAGES pages of memory on every tick and prints a
+ * It counts, dirties dirty_pages (DIRTY_PAGES, or pages=N on the command
+ * line, at most DIRTY_PAGES) pages of memory on every tick and prints a
  * line to COM1 every PRINT_TICKS ticks:
  *
  *	colo-guest nonce=<hex> count=<n> mark=<c> pages=ok
@@ -21,84 +22,43 @@
  *
  * The dirty region lies at 8 MiB, well away from the stack (in .bss near
  * 1 MiB), so the verification never reads memory the C code uses.
+ *
+ * With an e1000 NIC (-device e1000,netdev=...,mac=...) the guest also runs
+ * a small network stack (net.c, tcp.c, svc.c), polled between ticks and
+ * while the pages are checked, and prints its configuration in lines that
+ * start "colo-guest net " (never with "count="). The multiboot command line
+ * (QEMU -append) configures it: ip=A.B.C.D mask=A.B.C.D gw=A.B.C.D|none
+ * tsc_mhz=N rto=MS net=off, and pages=N the dirtying.
  */
-#include <stdint.h>
+#include "net.h"
 
-#define COM1		0x3f8
 #define COM2		0x2f8
 #define DIRTY_BASE	0x00800000u	/* 8 MiB */
 #define DIRTY_PAGES	1024u		/* 4 MiB */
 #define PAGE_WORDS	1024u
 #define TICK_CYCLES	(1ull << 24)	/* ~6 ms at 2.6 GHz */
 #define PRINT_TICKS	16u		/* a line every ~100 ms */
+#define NET_PRINT_LINES	64u		/* network status every 64 lines */
+#define POLL_PAGES	64u		/* poll the NIC while checking pages */
+#define MB_BOOT_MAGIC	0x2badb002u
 
-static inline void outb(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
+static uint32_t dirty_pages = DIRTY_PAGES;
+uint32_t guest_nonce;
+volatile uint32_t guest_tick;
+uint64_t guest_boot_tsc;
 
-static inline uint8_t inb(uint16_t port)
-{
-	uint8_t v;
+/* the first words of the multiboot information */
+struct mb_info {
+	uint32_t flags;
+	uint32_t mem_lower, mem_upper;
+	uint32_t boot_device;
+	uint32_t cmdline;
+};
 
-	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static inline uint64_t rdtsc(void)
-{
-	uint32_t lo, hi;
-
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-}
-
-static void serial_init(void)
-{
-	outb(COM1 + 1, 0x00);	/* no interrupts */
-	outb(COM1 + 3, 0x80);	/* DLAB */
-	outb(COM1 + 0, 0x01);	/* 115200 */
-	outb(COM1 + 1, 0x00);
-	outb(COM1 + 3, 0x03);	/* 8n1 */
-	outb(COM1 + 2, 0xc7);	/* FIFO */
-}
-
-static void putc_serial(char c)
-{
-	int spin = 100000;
-
-	while (!(inb(COM1 + 5) & 0x20) && --spin)
-		;
-	outb(COM1, (uint8_t)c);
-}
-
-static void puts_serial(const char *s)
-{
-	while (*s)
-		putc_serial(*s++);
-}
-
-static void put_dec(uint32_t v)
-{
-	char buf[11];
-	int i = 10;
-
-	buf[i] = '\0';
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	puts_serial(&buf[i]);
-}
-
-static void put_hex(uint32_t v)
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 28; i >= 0; i -= 4)
-		putc_serial(digits[(v >> i) & 0xf]);
-}
+#define putc_serial	con_putc
+#define puts_serial	con_puts
+#define put_dec		con_dec
+#define put_hex		con_hex
 
 static volatile char mark = '-';
 
@@ -126,7 +86,7 @@ static uint32_t check_and_write(uint32_t want, uint32_t next)
 {
 	uint32_t p, bad = DIRTY_PAGES;
 
-	for (p = 0; p < DIRTY_PAGES; p++) {
+	for (p = 0; p < dirty_pages; p++) {
 		volatile uint32_t *w = dirty + p * PAGE_WORDS;
 
 		/* two words per page: start and end, both must agree */
@@ -135,33 +95,45 @@ static uint32_t check_and_write(uint32_t want, uint32_t next)
 			bad = p;
 		w[0] = next;
 		w[PAGE_WORDS - 1] = next;
+		if (p % POLL_PAGES == POLL_PAGES - 1)
+			net_poll();
 	}
 	return bad;
 }
 
-void guest_main(void);
+void guest_main(uint32_t magic, const struct mb_info *mbi);
 
-void guest_main(void)
+void guest_main(uint32_t magic, const struct mb_info *mbi)
 {
 	uint32_t nonce, tick = 0, p;
 	uint64_t next;
 
-	serial_init();
+	if (magic == MB_BOOT_MAGIC && (mbi->flags & 0x4) && mbi->cmdline)
+		cmdline_set((const char *)(uintptr_t)mbi->cmdline);
+	con_init();
+	guest_boot_tsc = rdtsc();
 	nonce = (uint32_t)rdtsc() ^ (uint32_t)(rdtsc() >> 7) ^ 0x5a5a0000u;
-	for (p = 0; p < DIRTY_PAGES; p++) {
+	guest_nonce = nonce;
+	if (cmdline_get("pages") && parse_dec(cmdline_get("pages")) < DIRTY_PAGES)
+		dirty_pages = parse_dec(cmdline_get("pages"));
+	for (p = 0; p < dirty_pages; p++) {
 		dirty[p * PAGE_WORDS] = 0;
 		dirty[p * PAGE_WORDS + PAGE_WORDS - 1] = 0;
 	}
 	puts_serial("colo-guest start nonce=");
 	put_hex(nonce);
 	puts_serial("\n");
+	tsc_calibrate();
+	net_init();
 
 	next = rdtsc() + TICK_CYCLES;
 	for (;;) {
 		uint32_t bad;
 
-		while (rdtsc() < next)
+		while (rdtsc() < next) {
+			net_poll();
 			__asm__ volatile("pause");
+		}
 		next += TICK_CYCLES;
 		/* after a long stop (checkpoint, migration) do not burst */
 		if (rdtsc() > next + 8 * TICK_CYCLES)
@@ -170,6 +142,7 @@ void guest_main(void)
 		poll_com2();
 		bad = check_and_write(tick, tick + 1);
 		tick++;
+		guest_tick = tick;
 		if (bad != DIRTY_PAGES) {
 			puts_serial("colo-guest nonce=");
 			put_hex(nonce);
@@ -181,7 +154,7 @@ void guest_main(void)
 			put_dec(dirty[bad * PAGE_WORDS]);
 			puts_serial("\n");
 			/* resynchronise so one loss is reported once */
-			for (p = 0; p < DIRTY_PAGES; p++) {
+			for (p = 0; p < dirty_pages; p++) {
 				dirty[p * PAGE_WORDS] = tick;
 				dirty[p * PAGE_WORDS + PAGE_WORDS - 1] = tick;
 			}
@@ -194,6 +167,8 @@ void guest_main(void)
 			puts_serial(" mark=");
 			putc_serial(mark);
 			puts_serial(" pages=ok\n");
+			if (tick % (PRINT_TICKS * NET_PRINT_LINES) == 0)
+				net_print_status();
 		}
 	}
 }
