@@ -3,7 +3,14 @@
  * pmycolo_svm.c - COLO primary side (xt_PMYCOLO.ko): SVM intake. A frame the
  * SVM sent arrives on the forward NIC (pmycolo_fwd.c); it is validated,
  * trimmed and reassembled, tied to the PVM's conntrack by its tuple and fed to
- * the comparison of its connection.
+ * the comparison of its connection, only if that connection belongs to the
+ * forward NIC's VM (isolation between VMs).
+ *
+ * Epochs: SVM output compares only with PVM output of the same epoch. What
+ * is queued at CHECKPOINT_BEGIN is dropped (COLO_STAT_SVM_STALE), and so is
+ * what arrives while the VM is in CHECKPOINT. Assumed: an SVM frame does not
+ * sit on the forward link (or in the secondary's queues) for the whole
+ * checkpoint; one delayed past DONE is taken as output of the new state.
  */
 #include "pmycolo.h"
 
@@ -32,6 +39,16 @@ static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
 
 	spin_lock(&conn->lock);
 	if (pc->dead || READ_ONCE(pvm->dead) || READ_ONCE(pvm->failover)) {
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_dropped++;
+	} else if (READ_ONCE(vm->state) == COLO_STATE_CHECKPOINT) {
+		/* sent by the state being replaced, or by the new one: it
+		 * can be compared with neither (read under conn->lock, see
+		 * "Epochs" in nf_conntrack_colo.h) */
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_stale++;
+	} else if (pc->unsynced) {
+		/* nothing of this conn is compared before its checkpoint */
 		list_add_tail(&p->all, &ctx.drop);
 		ctx.svm_dropped++;
 	} else if (pc->svm_queued >= limit) {
@@ -160,6 +177,13 @@ void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 	kfree_skb(skb);
 }
 
+/*
+ * Isolation: an SVM frame counts only for the VM of the forward NIC it came
+ * in on. A conntrack that another VM tracks is not ours to feed; one nobody
+ * tracks yet is claimed tentatively (the SVM answered first), and the PVM
+ * rule of the VM it really belongs to takes it back (pmy_conn_reclaim in
+ * xt_PMYCOLO.c). Runs in the rx handler, under rcu_read_lock().
+ */
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 {
 	u8 family = skb->protocol == htons(ETH_P_IP) ? NFPROTO_IPV4 : NFPROTO_IPV6;
@@ -174,6 +198,9 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 	skb = pmy_svm_sanitize(net, family, skb);
 	if (!skb)
 		return;
+	vm = colo_vm_find_rcu(net, vm_id);
+	if (!vm || vm->mode != COLO_MODE_PRIMARY || !READ_ONCE(vm->priv))
+		return pmy_svm_drop(net, vm_id, skb, "VM not registered");
 	if (pmy_parse(skb, family, &pi))
 		return pmy_svm_drop(net, vm_id, skb, "malformed");
 	ct = pmy_svm_ct(net, family, skb, &pi);
@@ -181,20 +208,22 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 		return pmy_svm_drop(net, vm_id, skb, "no PVM connection");
 
 	conn = colo_conn_find(ct);
-	if (!conn) {
+	if (conn && (conn->vm != vm || conn->ops != &pmy_ops)) {
+		nf_ct_put(ct);
+		colo_conn_put(conn);
+		return pmy_svm_drop(net, vm_id, skb, "connection of another VM");
+	}
+	if (!conn && READ_ONCE(vm->state) != COLO_STATE_FAILOVER) {
 		/* The SVM is ahead: the PVM has not answered on this
 		 * connection yet. Queue for a while (hold timeout). */
-		vm = colo_vm_find_rcu(net, vm_id);
-		if (vm && vm->mode == COLO_MODE_PRIMARY && READ_ONCE(vm->priv) &&
-		    READ_ONCE(vm->state) != COLO_STATE_FAILOVER)
-			conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+		conn = colo_conn_get(vm, ct, GFP_ATOMIC);
 	}
 	nf_ct_put(ct);
 	if (!conn)
 		return pmy_svm_drop(net, vm_id, skb, "connection not tracked");
-	if (conn->ops != &pmy_ops || READ_ONCE(conn->vm->dead)) {
+	if (READ_ONCE(conn->vm->dead)) {
 		colo_conn_put(conn);
-		return pmy_svm_drop(net, vm_id, skb, "connection of another mode");
+		return pmy_svm_drop(net, vm_id, skb, "VM torn down");
 	}
 	pmy_svm_enqueue(conn, skb, &pi);
 	colo_conn_put(conn);
