@@ -53,6 +53,9 @@
 
 #define PMY_SYN_MASK		(TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST | TCPHDR_FIN)
 
+/* Source addresses of a VM's PVM remembered for the SVM-ahead path. */
+#define PMY_VM_ADDRS		8
+
 /* SVM packets queued per connection when the VM has no queue limit. */
 #define PMY_SVM_QUEUE_MAX	8192U
 
@@ -116,6 +119,15 @@ struct pmy_vm {
 	bool			failover_swept;	/* every conn drained once: the rest drain
 						 * on their next packet */
 	bool			failover_all;	/* nothing held anywhere: pass straight */
+	/* The guest's own addresses, learnt from the PVM's output (first packet
+	 * of each conn): an SVM frame may only start a conn (SVM ahead) from
+	 * one of them. Under addr_lock (BH). */
+	spinlock_t		addr_lock;
+	unsigned int		nr_addrs;
+	struct {
+		u8			family;
+		union nf_inet_addr	a;
+	} addrs[PMY_VM_ADDRS];
 	bool			dead;		/* vm_destroy ran */
 };
 
@@ -219,6 +231,8 @@ bool pmy_hold_unsynced(struct colo_vm *vm, struct pmy_conn *pc,
 		       struct pmy_pkt *p, const struct pmy_info *pi,
 		       struct pmy_ctx *ctx);
 void pmy_failover_drain(struct pmy_conn *pc, struct pmy_ctx *ctx);
+bool pmy_vm_addr(struct pmy_vm *pvm, const struct sk_buff *skb, u8 family,
+		 bool learn);
 int pmy_conn_failover(struct colo_conn *conn, void *data);
 void pmy_conn_flush(struct colo_conn *conn, struct net_device *dev,
 		    bool kill);

@@ -340,6 +340,39 @@ void pmy_ctx_finish(struct colo_conn *conn, struct pmy_ctx *ctx,
 /* PVM side: the target                                                      */
 
 /*
+ * Is the source address of @skb (network header) one of the VM's guest
+ * addresses? With @learn (a PVM packet), remember it if there is room. A
+ * guest with more addresses only loses the SVM-ahead queueing for the rest
+ * (its PVM waits for the SVM's retransmission or the hold timeout). Any
+ * context.
+ */
+bool pmy_vm_addr(struct pmy_vm *pvm, const struct sk_buff *skb, u8 family,
+		 bool learn)
+{
+	union nf_inet_addr a = {};
+	unsigned long flags;
+	bool found = false;
+	unsigned int i;
+
+	if (family == NFPROTO_IPV4)
+		a.ip = ip_hdr(skb)->saddr;
+	else
+		a.in6 = ipv6_hdr(skb)->saddr;
+	spin_lock_irqsave(&pvm->addr_lock, flags);
+	for (i = 0; i < pvm->nr_addrs && !found; i++)
+		found = pvm->addrs[i].family == family &&
+			nf_inet_addr_cmp(&pvm->addrs[i].a, &a);
+	if (!found && learn && pvm->nr_addrs < PMY_VM_ADDRS) {
+		pvm->addrs[pvm->nr_addrs].family = family;
+		pvm->addrs[pvm->nr_addrs].a = a;
+		pvm->nr_addrs++;
+		found = true;
+	}
+	spin_unlock_irqrestore(&pvm->addr_lock, flags);
+	return found;
+}
+
+/*
  * Hold a PVM packet of a connection whose compare state is unknown: the kernel
  * met it mid-stream (its first PVM packet is no SYN: the VM was registered
  * again, reset, or the conn was lost). Nothing of it can be compared until a

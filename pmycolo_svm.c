@@ -180,8 +180,9 @@ void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 /*
  * Isolation: an SVM frame counts only for the VM of the forward NIC it came
  * in on. A conntrack that another VM tracks is not ours to feed; one nobody
- * tracks yet is claimed tentatively (the SVM answered first), and the PVM
- * rule of the VM it really belongs to takes it back (pmy_conn_reclaim in
+ * tracks yet is claimed (the SVM answered first) only if the frame's source
+ * is an address this VM's PVM sends from, and tentatively: the PVM rule of
+ * the VM it really belongs to takes it back (pmy_conn_reclaim in
  * xt_PMYCOLO.c). Runs in the rx handler, under rcu_read_lock().
  */
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
@@ -192,6 +193,7 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 	struct colo_conn *conn;
 	struct pmy_info pi;
 	struct colo_vm *vm;
+	struct pmy_vm *pvm;
 	struct nf_conn *ct;
 
 	skb_reset_network_header(skb);
@@ -199,7 +201,8 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 	if (!skb)
 		return;
 	vm = colo_vm_find_rcu(net, vm_id);
-	if (!vm || vm->mode != COLO_MODE_PRIMARY || !READ_ONCE(vm->priv))
+	pvm = vm ? READ_ONCE(vm->priv) : NULL;
+	if (!pvm || vm->mode != COLO_MODE_PRIMARY)
 		return pmy_svm_drop(net, vm_id, skb, "VM not registered");
 	if (pmy_parse(skb, family, &pi))
 		return pmy_svm_drop(net, vm_id, skb, "malformed");
@@ -213,9 +216,11 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 		colo_conn_put(conn);
 		return pmy_svm_drop(net, vm_id, skb, "connection of another VM");
 	}
-	if (!conn && READ_ONCE(vm->state) != COLO_STATE_FAILOVER) {
+	if (!conn && READ_ONCE(vm->state) != COLO_STATE_FAILOVER &&
+	    pmy_vm_addr(pvm, skb, family, false)) {
 		/* The SVM is ahead: the PVM has not answered on this
-		 * connection yet. Queue for a while (hold timeout). */
+		 * connection yet. Queue for a while (hold timeout). Only from
+		 * an address this VM's PVM sends from. */
 		conn = colo_conn_get(vm, ct, GFP_ATOMIC);
 	}
 	nf_ct_put(ct);

@@ -26,10 +26,17 @@
  * ACK number is lowered to the SVM's; held while the SVM has acked nothing).
  * UDP, ICMP, ICMPv6 and other protocols per datagram, FIFO.
  *
+ * Fail closed: a packet that cannot be compared is dropped and counted, never
+ * passed (pmy_tg: untracked/INVALID, VM not registered or not attached; only
+ * ICMPv6 neighbour discovery/MLD pass untracked). A TCP connection met
+ * mid-stream is held whole until a checkpoint (pmy_hold_unsynced). Epochs and
+ * their cut by the guest's stop time: pmycolo_queue.c (pmy_conn_ckpt_begin).
+ *
  * Locking: conn->lock (from the core) protects everything in struct pmy_conn.
  * Released packets are collected on a local list and re-injected after the
  * lock is dropped. pmy_fwd_mutex nests inside the RTNL; pmy_vms_mutex nests
- * inside the core's colo_mutex. Neither is taken in softirq.
+ * inside the core's colo_mutex. Neither is taken in softirq. pvm->addr_lock
+ * (irqsave, innermost) guards the VM's learnt guest addresses.
  *
  * Files (pmycolo.h has the shared types): this one is the target, its
  * checkentry, the mode ops and module init/exit; pmycolo_queue.c held packets,
@@ -115,6 +122,8 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 	pmy_ctx_init(&ctx);
 	ctx.self = p;
 	limit = READ_ONCE(vm->queue_limit);
+	if (!READ_ONCE(pc->pvm_seen))
+		pmy_vm_addr(pvm, skb, state->pf, true);
 
 	spin_lock(&conn->lock);
 	if (unlikely(pc->dead || READ_ONCE(pvm->dead))) {
@@ -363,6 +372,7 @@ static int pmy_vm_init(struct colo_vm *vm)
 	kref_init(&pvm->ref);
 	pvm->vm = vm;
 	INIT_DELAYED_WORK(&pvm->timer, pmy_timer_fn);
+	spin_lock_init(&pvm->addr_lock);
 	atomic_set(&pvm->held, 0);
 	mutex_lock(&pmy_vms_mutex);
 	list_add(&pvm->node, &pmy_vms);
