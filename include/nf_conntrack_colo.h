@@ -60,8 +60,9 @@
  *   A VM can outlive teardown only through references (colo_vm_hold/get);
  *   holders must check READ_ONCE(vm->dead) and do nothing for a dead VM.
  *   Rules never hold a VM: targets look the VM up by id per packet, so rules
- *   naming a torn-down id stop matching until a new PROXY_INIT (checkentry
- *   refuses an id that is not registered, or of the wrong mode).
+ *   naming a torn-down id drop every packet (PMYCOLO fails closed) until a
+ *   new PROXY_INIT (checkentry refuses an id that is not registered, of the
+ *   wrong mode, or whose mode is not attached).
  *
  * Mode attach: a VM is created even if the module of its mode is not loaded
  *   yet (QEMU sends PROXY_INIT before it installs the rules that autoload the
