@@ -260,6 +260,9 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 		  const char *why);
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb);
+bool pmy_conn_take_tentative(struct colo_conn *other,
+			     bool (*unless)(struct colo_conn *other, void *arg),
+			     void *arg);
 
 /* pmycolo_fwd.c */
 rx_handler_result_t pmy_fwd_rx(struct sk_buff **pskb);

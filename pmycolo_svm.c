@@ -178,23 +178,68 @@ void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 }
 
 /*
+ * Give up @other (a conn of another VM) if no PVM packet was held on it yet:
+ * it was made by that VM's forward NIC only (SVM ahead) and may not be that
+ * VM's at all. It takes nothing more; what it queued is dropped, counted in
+ * its own VM, when it goes. @unless (optional, called under @other's lock)
+ * vetoes. Returns true if @other was unlinked. Any context.
+ */
+bool pmy_conn_take_tentative(struct colo_conn *other,
+			     bool (*unless)(struct colo_conn *other, void *arg),
+			     void *arg)
+{
+	struct pmy_conn *opc = colo_conn_priv(other);
+	bool taken;
+
+	spin_lock_bh(&other->lock);
+	taken = !opc->pvm_seen && !opc->dead && !(unless && unless(other, arg));
+	if (taken)
+		opc->dead = true;
+	spin_unlock_bh(&other->lock);
+	if (taken)
+		colo_conn_unlink(other);
+	return taken;
+}
+
+struct pmy_svm_claim {
+	struct pmy_vm		*pvm;	/* the forward NIC's VM */
+	const struct sk_buff	*skb;
+	u8			family;
+};
+
+/* Veto an SVM frame's claim on another VM's tentative conn unless it has
+ * evidence the other lacks: its PVM sends from the frame's source address. */
+static bool pmy_svm_claim_weak(struct colo_conn *other, void *arg)
+{
+	struct pmy_conn *opc = colo_conn_priv(other);
+	const struct pmy_svm_claim *c = arg;
+
+	return !pmy_vm_addr(c->pvm, c->skb, c->family, false) ||
+	       pmy_vm_addr(opc->pvm, c->skb, c->family, false);
+}
+
+/*
  * Isolation: an SVM frame counts only for the VM of the forward NIC it came
- * in on. A conntrack that another VM tracks is not ours to feed; one nobody
- * tracks yet is claimed (the SVM answered first) only if the frame's source
- * is an address this VM's PVM sends from, and tentatively: the PVM rule of
+ * in on. A conntrack that another VM tracks is not ours to feed. One nobody
+ * tracks yet is claimed tentatively (the SVM answered first): the PVM rule of
  * the VM it really belongs to takes it back (pmy_conn_reclaim in
- * xt_PMYCOLO.c). Runs in the rx handler, under rcu_read_lock().
+ * xt_PMYCOLO.c), and so does an SVM frame of a VM whose PVM sends from the
+ * frame's source address when the claimant's PVM does not (a frame forged on
+ * another VM's forward link came first). Runs in the rx handler, under
+ * rcu_read_lock().
  */
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 {
 	u8 family = skb->protocol == htons(ETH_P_IP) ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	struct net *net = dev_net(skb->dev);
 	u32 vm_id = READ_ONCE(fwd->vm_id);
+	struct pmy_svm_claim claim;
 	struct colo_conn *conn;
 	struct pmy_info pi;
 	struct colo_vm *vm;
 	struct pmy_vm *pvm;
 	struct nf_conn *ct;
+	bool mine = true;
 
 	skb_reset_network_header(skb);
 	skb = pmy_svm_sanitize(net, family, skb);
@@ -212,18 +257,22 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 
 	conn = colo_conn_find(ct);
 	if (conn && (conn->vm != vm || conn->ops != &pmy_ops)) {
-		nf_ct_put(ct);
+		claim.pvm = pvm;
+		claim.skb = skb;
+		claim.family = family;
+		mine = conn->ops == &pmy_ops &&
+		       pmy_conn_take_tentative(conn, pmy_svm_claim_weak, &claim);
 		colo_conn_put(conn);
-		return pmy_svm_drop(net, vm_id, skb, "connection of another VM");
+		conn = NULL;
 	}
-	if (!conn && READ_ONCE(vm->state) != COLO_STATE_FAILOVER &&
-	    pmy_vm_addr(pvm, skb, family, false)) {
+	if (mine && !conn && READ_ONCE(vm->state) != COLO_STATE_FAILOVER) {
 		/* The SVM is ahead: the PVM has not answered on this
-		 * connection yet. Queue for a while (hold timeout). Only from
-		 * an address this VM's PVM sends from. */
+		 * connection yet. Queue for a while (hold timeout). */
 		conn = colo_conn_get(vm, ct, GFP_ATOMIC);
 	}
 	nf_ct_put(ct);
+	if (!mine)
+		return pmy_svm_drop(net, vm_id, skb, "connection of another VM");
 	if (!conn)
 		return pmy_svm_drop(net, vm_id, skb, "connection not tracked");
 	if (READ_ONCE(conn->vm->dead)) {

@@ -75,6 +75,7 @@ static unsigned int pmy_pvm_failover(struct colo_vm *vm, struct pmy_vm *pvm,
 	struct pmy_conn *pc = colo_conn_priv(conn);
 
 	if (!pc->failed_over && !READ_ONCE(pvm->failover_swept)) {
+		pc->pvm_seen = true;
 		p->kind = PMY_K_HELD;
 		p->epoch = READ_ONCE(vm->epoch);
 		p->stamp = jiffies;
@@ -252,23 +253,14 @@ static bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
 static struct colo_conn *pmy_conn_reclaim(struct colo_vm *vm, struct nf_conn *ct)
 {
 	struct colo_conn *other = colo_conn_find(ct);
-	bool tentative = false;
-	struct pmy_conn *pc;
+	bool taken = false;
 
 	if (!other)
 		return NULL;
-	if (other->vm != vm && other->ops == &pmy_ops) {
-		pc = colo_conn_priv(other);
-		spin_lock(&other->lock);
-		tentative = !pc->pvm_seen && !pc->dead;
-		if (tentative)
-			pc->dead = true;
-		spin_unlock(&other->lock);
-	}
-	if (tentative)
-		colo_conn_unlink(other);
+	if (other->vm != vm && other->ops == &pmy_ops)
+		taken = pmy_conn_take_tentative(other, NULL, NULL);
 	colo_conn_put(other);
-	return tentative ? colo_conn_get(vm, ct, GFP_ATOMIC) : NULL;
+	return taken ? colo_conn_get(vm, ct, GFP_ATOMIC) : NULL;
 }
 
 static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *par)
