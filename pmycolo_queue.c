@@ -5,6 +5,13 @@
  * connection's lock and carried out after it, checkpoint/failover/teardown
  * sweeps over a VM's connections and the hold timer.
  *
+ * Epochs: a held packet carries the epoch it was held in and its arrival
+ * time; the BEGIN sweep moves packets that arrived after the guest's stop
+ * time into the new epoch, drops the SVM's queued output as stale and takes
+ * the PVM's ACK of the cut for the DONE's ACK gate; the DONE sweep releases
+ * what the cut covers. Unsynced conns (met mid-stream) are held whole until
+ * a DONE covers them. Failover drains each conn in rounds before it passes.
+ *
  * Locking and lifetime: see xt_PMYCOLO.c and pmycolo.h.
  */
 #include "pmycolo.h"
