@@ -55,6 +55,9 @@ command -v colo-ctl >/dev/null || skip "colo-ctl not built (make -C qemu-glue)"
 colo_load_modules || skip "cannot load the colo modules"
 
 topo_setup || { echo "FAIL: topology"; exit 1; }
+# the UDP conntracks must outlive a slow run (30 s by default)
+topo_pn sysctl -qw net.netfilter.nf_conntrack_udp_timeout=600 \
+	net.netfilter.nf_conntrack_udp_timeout_stream=600 || { echo "FAIL: sysctl"; exit 1; }
 # VM B: guests pvm2/svm2 on br0 / br2, forward link fwd1
 for n in "$PVM2" "$SVM2"; do
 	ip netns add "$n" && ip -n "$n" link set lo up || { echo "FAIL: netns"; exit 1; }
@@ -123,6 +126,8 @@ log "B (svm_packets notifies mismatches held dropped): before $before, after $af
 check "1: B's counters untouched by frames forged on A's link" test "$before" = "$after"
 check "1: A's svm_dropped counts them" test "$(astat svm_dropped)" -ge $((ad0 + 5))
 check "1: no notice for B" test "$(iso_notices pb)" = 0
+check "1: the conntrack was still there (else nothing was tested)" \
+	eval "topo_pn conntrack -L -p udp --orig-port-src 42001 2>/dev/null | grep -q 'dport=5004'"
 
 # --- 2. a new connection of B, forged before B's PVM answers ------------------
 out=$TOPO_DIR/udp2
