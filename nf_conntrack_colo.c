@@ -145,6 +145,33 @@ void colo_conn_put(struct colo_conn *conn)
 }
 EXPORT_SYMBOL_GPL(colo_conn_put);
 
+/* A colo_vm_for_each_conn() in progress, on vm->walkers (vm->lock). */
+struct colo_walker {
+	struct list_head	node;
+	struct colo_conn	*pos;	/* conn being visited, or its successor */
+	bool			moved;	/* pos was unlinked: now its successor */
+};
+
+/*
+ * Walkers of vm->conns (colo_vm_for_each_conn) park on a conn with the
+ * VM's lock dropped. A conn that is unlinked meanwhile moves every walker
+ * parked on it to its successor, so the walk goes on from there without a
+ * snapshot (no allocation, nothing skipped). vm->lock held.
+ */
+static void colo_walkers_unlinking(struct colo_vm *vm, struct colo_conn *conn)
+{
+	struct colo_walker *w;
+
+	lockdep_assert_held(&vm->lock);
+	list_for_each_entry(w, &vm->walkers, node) {
+		if (w->pos != conn)
+			continue;
+		w->pos = list_is_last(&conn->vm_node, &vm->conns) ? NULL :
+			 list_next_entry(conn, vm_node);
+		w->moved = true;
+	}
+}
+
 /* vm->lock held; the caller puts the hash's reference after unlocking. */
 static bool __colo_conn_unlink(struct colo_conn *conn)
 {
@@ -155,6 +182,7 @@ static bool __colo_conn_unlink(struct colo_conn *conn)
 		return false;
 	WRITE_ONCE(conn->linked, false);
 	rhashtable_remove_fast(&colo_conn_ht, &conn->hnode, colo_conn_params);
+	colo_walkers_unlinking(vm, conn);
 	list_del_init(&conn->vm_node);
 	WRITE_ONCE(vm->nr_conns, vm->nr_conns - 1);
 	return true;
@@ -302,6 +330,7 @@ static void colo_vm_unlink_conns(struct colo_vm *vm,
 		WRITE_ONCE(conn->linked, false);
 		rhashtable_remove_fast(&colo_conn_ht, &conn->hnode,
 				       colo_conn_params);
+		colo_walkers_unlinking(vm, conn);
 		list_move_tail(&conn->vm_node, &gone);
 		WRITE_ONCE(vm->nr_conns, vm->nr_conns - 1);
 	}
@@ -317,32 +346,36 @@ int colo_vm_for_each_conn(struct colo_vm *vm,
 			  int (*fn)(struct colo_conn *conn, void *data),
 			  void *data)
 {
-	struct colo_conn **snap, *conn;
-	unsigned int n, cap, i;
+	struct colo_conn *conn, *prev = NULL;
+	struct colo_walker w = {};
 	int ret = 0;
 
 	might_sleep();
-	cap = READ_ONCE(vm->nr_conns) + 16;
-	snap = kvmalloc_array(cap, sizeof(*snap), GFP_KERNEL);
-	if (!snap)
-		return -ENOMEM;
-
-	n = 0;
 	spin_lock_bh(&vm->lock);
-	list_for_each_entry(conn, &vm->conns, vm_node) {
-		if (n == cap)
-			break;
+	list_add(&w.node, &vm->walkers);
+	conn = list_first_entry_or_null(&vm->conns, struct colo_conn, vm_node);
+	while (conn && !ret) {
+		/* linked, so referenced by the hash: this cannot fail */
 		colo_conn_hold(conn);
-		snap[n++] = conn;
+		w.pos = conn;
+		w.moved = false;
+		spin_unlock_bh(&vm->lock);
+		/* the previous conn's last put may call into the mode */
+		if (prev)
+			colo_conn_put(prev);
+		ret = fn(conn, data);
+		prev = conn;
+		spin_lock_bh(&vm->lock);
+		if (w.moved)
+			conn = w.pos;
+		else
+			conn = list_is_last(&conn->vm_node, &vm->conns) ? NULL :
+			       list_next_entry(conn, vm_node);
 	}
+	list_del(&w.node);
 	spin_unlock_bh(&vm->lock);
-
-	for (i = 0; i < n; i++) {
-		if (!ret)
-			ret = fn(snap[i], data);
-		colo_conn_put(snap[i]);
-	}
-	kvfree(snap);
+	if (prev)
+		colo_conn_put(prev);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(colo_vm_for_each_conn);
@@ -473,19 +506,26 @@ EXPORT_SYMBOL_GPL(colo_unregister_ctl);
 
 /* --- modes ------------------------------------------------------------------- */
 
-static void colo_vm_attach(struct colo_vm *vm, const struct colo_vm_ops *ops)
+/*
+ * A VM whose mode could not be attached fails closed: the target drops its
+ * packets (COLO_STAT_DROPPED_UNVERIFIABLE) and refuses new rules for it;
+ * PROXY_INIT reports the error (see colo_vm_create()).
+ */
+static int colo_vm_attach(struct colo_vm *vm, const struct colo_vm_ops *ops)
 {
 	int err;
 
 	lockdep_assert_held(&colo_mutex);
 	err = ops->vm_init ? ops->vm_init(vm) : 0;
 	if (err) {
-		pr_warn("VM %u: cannot attach mode %u: %d\n", vm->id, vm->mode, err);
-		return;
+		pr_warn("VM %u: cannot attach mode %u: %d; its packets are dropped\n",
+			vm->id, vm->mode, err);
+		return err;
 	}
 	spin_lock_bh(&vm->lock);
 	WRITE_ONCE(vm->ops, ops);
 	spin_unlock_bh(&vm->lock);
+	return 0;
 }
 
 /* colo_mutex held, no data path of the mode can find the VM any more. */
@@ -589,6 +629,11 @@ struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
 		} else if (vm->mode != mode) {
 			NL_SET_ERR_MSG(extack, "VM id exists with another mode");
 			vm = ERR_PTR(-EINVAL);
+		} else if (!vm->ops && colo_modes[mode] &&
+			   colo_vm_attach(vm, colo_modes[mode])) {
+			/* a re-init retries a failed attach */
+			NL_SET_ERR_MSG(extack, "cannot attach the VM's mode (see dmesg)");
+			vm = ERR_PTR(-ENOMEM);
 		} else {
 			colo_vm_set_params(vm, p);
 			colo_vm_hold(vm);
@@ -617,11 +662,17 @@ struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
 	refcount_set(&vm->ref, 2);	/* the registry's and the caller's */
 	spin_lock_init(&vm->lock);
 	INIT_LIST_HEAD(&vm->conns);
+	INIT_LIST_HEAD(&vm->walkers);
 	INIT_WORK(&vm->notify_work, colo_notify_work_fn);
 
 	ops = colo_modes[mode];
-	if (ops)
-		colo_vm_attach(vm, ops);
+	if (ops && colo_vm_attach(vm, ops)) {
+		NL_SET_ERR_MSG(extack, "cannot attach the VM's mode (see dmesg)");
+		free_percpu(vm->stats);
+		kfree(vm);
+		vm = ERR_PTR(-ENOMEM);
+		goto out;
+	}
 
 	list_add_tail(&vm->all_node, &colo_all_vms);
 	hlist_add_head_rcu(&vm->reg_node, colo_vm_bucket(net, id));
@@ -633,7 +684,7 @@ out:
 EXPORT_SYMBOL_GPL(colo_vm_create);
 
 int colo_vm_cmd(struct colo_vm *vm, enum colo_vm_cmd cmd, u32 portid,
-		u32 *epoch, struct netlink_ext_ack *extack)
+		u64 stop_ns, u32 *epoch, struct netlink_ext_ack *extack)
 {
 	const struct colo_vm_ops *ops;
 	int ret = 0;
@@ -666,6 +717,7 @@ int colo_vm_cmd(struct colo_vm *vm, enum colo_vm_cmd cmd, u32 portid,
 			break;
 		}
 		e = vm->epoch;
+		vm->cut_stop_ns = stop_ns;
 		WRITE_ONCE(vm->cut_epoch, e);
 		WRITE_ONCE(vm->epoch, e + 1 ? e + 1 : 1);
 		WRITE_ONCE(vm->state, COLO_STATE_CHECKPOINT);

@@ -17,6 +17,7 @@
 #include <linux/netlink.h>
 #include <linux/notifier.h>
 #include <linux/skbuff.h>
+#include <linux/timekeeping.h>
 #include <net/genetlink.h>
 #include <net/netlink.h>
 #include <net/netfilter/nf_conntrack.h>
@@ -157,16 +158,52 @@ static int colo_nl_proxy_init(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
+/*
+ * COLO_A_STOP_TIME: the guest's stop time as QEMU stamped its STOP event
+ * (CLOCK_REALTIME of the same host). It lies in the past; more than
+ * COLO_NL_STOP_SLACK_NS in the future (or 0) is not a stop time: refused.
+ * An old one is accepted (it only keeps more output held).
+ */
+#define COLO_NL_STOP_SLACK_NS	(100 * NSEC_PER_MSEC)
+
+static int colo_nl_stop_time(struct genl_info *info, enum colo_vm_cmd cmd,
+			     u64 *stop_ns)
+{
+	struct nlattr *a = info->attrs[COLO_A_STOP_TIME];
+	u64 now = ktime_get_real_ns();
+
+	*stop_ns = 0;
+	if (!a)
+		return 0;
+	if (cmd != COLO_VM_CMD_CHECKPOINT_BEGIN) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "stop time is only valid with CHECKPOINT_BEGIN");
+		return -EINVAL;
+	}
+	*stop_ns = nla_get_u64(a);
+	if (!*stop_ns || *stop_ns > now + COLO_NL_STOP_SLACK_NS) {
+		NL_SET_ERR_MSG_ATTR(info->extack, a,
+				    "stop time is zero or in the future (ns of CLOCK_REALTIME expected)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int colo_nl_vm_cmd(struct genl_info *info, enum colo_vm_cmd cmd)
 {
 	struct colo_vm *vm;
 	u32 epoch = 0;
+	u64 stop_ns;
 	int err;
 
+	err = colo_nl_stop_time(info, cmd, &stop_ns);
+	if (err)
+		return err;
 	vm = colo_nl_vm(info);
 	if (IS_ERR(vm))
 		return PTR_ERR(vm);
-	err = colo_vm_cmd(vm, cmd, info->snd_portid, &epoch, info->extack);
+	err = colo_vm_cmd(vm, cmd, info->snd_portid, stop_ns, &epoch,
+			  info->extack);
 	if (!err)
 		colo_nl_echo(info, info->genlhdr->cmd, vm, true, epoch);
 	colo_vm_put(vm);
@@ -293,10 +330,8 @@ static int colo_nl_get(struct sk_buff *skb, struct genl_info *info)
 	if (colo_nl_fill_vm(msg, vm))
 		goto err_free;
 	if (flags & COLO_F_CONNS) {
-		/* -EMSGSIZE only truncates the list; -ENOMEM fails the request */
-		err = colo_vm_for_each_conn(vm, colo_nl_fill_conn, msg);
-		if (err == -ENOMEM)
-			goto err_free;
+		/* -EMSGSIZE only truncates the list */
+		colo_vm_for_each_conn(vm, colo_nl_fill_conn, msg);
 	}
 	genlmsg_end(msg, hdr);
 	colo_vm_put(vm);

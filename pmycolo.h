@@ -53,6 +53,9 @@
 
 #define PMY_SYN_MASK		(TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST | TCPHDR_FIN)
 
+/* Source addresses of a VM's PVM remembered for the SVM-ahead path. */
+#define PMY_VM_ADDRS		8
+
 /* SVM packets queued per connection when the VM has no queue limit. */
 #define PMY_SVM_QUEUE_MAX	8192U
 
@@ -66,6 +69,8 @@ enum pmy_kind {
 	PMY_K_RST,	/* TCP RST: on pc->pvm_rst */
 	PMY_K_DGRAM,	/* everything else: on pc->pvm_dgram / pc->svm_dgram */
 	PMY_K_GATED,	/* TCP, compared, waiting for the SVM's ACK: pc->pvm_gated */
+	PMY_K_HELD,	/* not compared, waits for a checkpoint (unsynced conn) or
+			 * for the failover sweep: on pc->pvm_all only */
 };
 
 /* What the parser found in a packet; offsets are from skb->data. */
@@ -89,7 +94,10 @@ struct pmy_pkt {
 	struct colo_seg		seg;	/* compare engine segment (payload view) */
 	struct sk_buff		*skb;
 	unsigned long		stamp;	/* jiffies when queued */
-	u32			epoch;	/* PVM: vm->epoch when held */
+	u64			tstamp;	/* PVM: CLOCK_REALTIME ns when held (epoch cut) */
+	u32			epoch;	/* PVM: vm->epoch when held, or moved by BEGIN */
+	u32			ack_before;	/* PVM: pc->pvm_ack before this packet */
+	bool			ack_before_valid;
 	u32			payoff;
 	u32			thoff;	/* transport header */
 	u32			ack;	/* TCP: acknowledgement number */
@@ -107,7 +115,19 @@ struct pmy_vm {
 	struct delayed_work	timer;	/* hold timeout */
 	atomic_t		held;	/* PVM packets held in this VM */
 	u32			timeout_epoch;	/* last epoch a hold timeout was counted */
-	bool			failover;	/* passthrough */
+	bool			failover;	/* failover started: conns drain in order */
+	bool			failover_swept;	/* every conn drained once: the rest drain
+						 * on their next packet */
+	bool			failover_all;	/* nothing held anywhere: pass straight */
+	/* The guest's own addresses, learnt from the PVM's output (first packet
+	 * of each conn): an SVM frame may only start a conn (SVM ahead) from
+	 * one of them. Under addr_lock (BH). */
+	spinlock_t		addr_lock;
+	unsigned int		nr_addrs;
+	struct {
+		u8			family;
+		union nf_inet_addr	a;
+	} addrs[PMY_VM_ADDRS];
 	bool			dead;		/* vm_destroy ran */
 };
 
@@ -139,6 +159,13 @@ struct pmy_conn {
 	bool			syn_done;	/* SYN exchange compared (or released) */
 	bool			mismatched;	/* waiting for a checkpoint */
 	bool			dead;		/* reset/teardown: take nothing more */
+	/* queue side (pmycolo_queue.c, xt_PMYCOLO.c) */
+	bool			pvm_seen;	/* a PVM packet was held (else SVM-made) */
+	bool			unsynced;	/* first met mid-stream: hold for a checkpoint */
+	bool			failed_over;	/* drained by failover: pass straight */
+	bool			cut_ack_valid;
+	u32			unsynced_epoch;	/* epoch of its first held packet */
+	u32			cut_ack;	/* PVM's ACK as of the last BEGIN's cut */
 };
 
 /* Work collected under conn->lock, carried out after it is dropped. */
@@ -151,6 +178,7 @@ struct pmy_ctx {
 	u32			released;	/* PVM packets leaving the queue */
 	u32			dropped;	/* PVM packets dropped */
 	u32			svm_dropped;
+	u32			svm_stale;	/* SVM packets of a closed epoch */
 	u32			matched_bytes;
 	u32			mismatches;
 	enum colo_reason	reason;		/* checkpoint to request, if any */
@@ -171,6 +199,8 @@ struct pmy_fwd {
 
 struct pmy_sweep {
 	u32			cut_epoch;
+	u32			epoch;		/* BEGIN: the new epoch */
+	u64			stop_ns;	/* BEGIN: guest stop time, 0 = none */
 	struct net_device	*dev;
 };
 
@@ -195,7 +225,14 @@ void pmy_dgram_match(struct pmy_conn *pc, struct pmy_ctx *ctx);
 void pmy_timer_arm(struct colo_vm *vm, struct pmy_vm *pvm);
 void pmy_ctx_finish(struct colo_conn *conn, struct pmy_ctx *ctx,
 		    enum colo_stat released_as);
+int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data);
 int pmy_conn_ckpt_done(struct colo_conn *conn, void *data);
+bool pmy_hold_unsynced(struct colo_vm *vm, struct pmy_conn *pc,
+		       struct pmy_pkt *p, const struct pmy_info *pi,
+		       struct pmy_ctx *ctx);
+void pmy_failover_drain(struct pmy_conn *pc, struct pmy_ctx *ctx);
+bool pmy_vm_addr(struct pmy_vm *pvm, const struct sk_buff *skb, u8 family,
+		 bool learn);
 int pmy_conn_failover(struct colo_conn *conn, void *data);
 void pmy_conn_flush(struct colo_conn *conn, struct net_device *dev,
 		    bool kill);
@@ -223,6 +260,9 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 		  const char *why);
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb);
+bool pmy_conn_take_tentative(struct colo_conn *other,
+			     bool (*unless)(struct colo_conn *other, void *arg),
+			     void *arg);
 
 /* pmycolo_fwd.c */
 rx_handler_result_t pmy_fwd_rx(struct sk_buff **pskb);

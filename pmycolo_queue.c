@@ -5,6 +5,13 @@
  * connection's lock and carried out after it, checkpoint/failover/teardown
  * sweeps over a VM's connections and the hold timer.
  *
+ * Epochs: a held packet carries the epoch it was held in and its arrival
+ * time; the BEGIN sweep moves packets that arrived after the guest's stop
+ * time into the new epoch, drops the SVM's queued output as stale and takes
+ * the PVM's ACK of the cut for the DONE's ACK gate; the DONE sweep releases
+ * what the cut covers. Unsynced conns (met mid-stream) are held whole until
+ * a DONE covers them. Failover drains each conn in rounds before it passes.
+ *
  * Locking and lifetime: see xt_PMYCOLO.c and pmycolo.h.
  */
 #include "pmycolo.h"
@@ -240,18 +247,21 @@ void pmy_mismatch(struct pmy_conn *pc, struct pmy_ctx *ctx,
 	}
 }
 
-/* Drop every queued SVM packet (checkpoint leftovers, teardown). */
-static void pmy_drop_svm_all(struct pmy_conn *pc, struct pmy_ctx *ctx)
+/* Drop every queued SVM packet (checkpoint leftovers, teardown); @stale:
+ * count them as output of a closed epoch (CHECKPOINT_BEGIN). */
+static void pmy_drop_svm_all(struct pmy_conn *pc, struct pmy_ctx *ctx,
+			     bool stale)
 {
+	u32 *count = stale ? &ctx->svm_stale : &ctx->svm_dropped;
 	struct pmy_pkt *p, *n;
 
 	list_for_each_entry_safe(p, n, &pc->svm_all, all) {
 		pmy_unlink_svm(pc, p);
 		list_add_tail(&p->all, &ctx->drop);
-		ctx->svm_dropped++;
+		(*count)++;
 	}
 	if (pc->svm_syn || pc->svm_rst)
-		ctx->svm_dropped += !!pc->svm_syn + pc->svm_rst;
+		*count += !!pc->svm_syn + pc->svm_rst;
 	pc->svm_syn = 0;
 	pc->svm_rst = 0;
 }
@@ -305,6 +315,8 @@ void pmy_ctx_finish(struct colo_conn *conn, struct pmy_ctx *ctx,
 	}
 	if (ctx->svm_dropped)
 		colo_vm_stat_add(vm, COLO_STAT_SVM_DROPPED, ctx->svm_dropped);
+	if (ctx->svm_stale)
+		colo_vm_stat_add(vm, COLO_STAT_SVM_STALE, ctx->svm_stale);
 	if (ctx->matched_bytes)
 		colo_vm_stat_add(vm, COLO_STAT_MATCHED_BYTES, ctx->matched_bytes);
 	if (ctx->mismatches) {
@@ -334,6 +346,167 @@ void pmy_ctx_finish(struct colo_conn *conn, struct pmy_ctx *ctx,
 
 /* PVM side: the target                                                      */
 
+/*
+ * Is the source address of @skb (network header) one of the VM's guest
+ * addresses? With @learn (a PVM packet), remember it if there is room. A
+ * guest with more addresses only loses the SVM-ahead queueing for the rest
+ * (its PVM waits for the SVM's retransmission or the hold timeout). Any
+ * context.
+ */
+bool pmy_vm_addr(struct pmy_vm *pvm, const struct sk_buff *skb, u8 family,
+		 bool learn)
+{
+	union nf_inet_addr a = {};
+	unsigned long flags;
+	bool found = false;
+	unsigned int i;
+
+	if (family == NFPROTO_IPV4)
+		a.ip = ip_hdr(skb)->saddr;
+	else
+		a.in6 = ipv6_hdr(skb)->saddr;
+	spin_lock_irqsave(&pvm->addr_lock, flags);
+	for (i = 0; i < pvm->nr_addrs && !found; i++)
+		found = pvm->addrs[i].family == family &&
+			nf_inet_addr_cmp(&pvm->addrs[i].a, &a);
+	if (!found && learn && pvm->nr_addrs < PMY_VM_ADDRS) {
+		pvm->addrs[pvm->nr_addrs].family = family;
+		pvm->addrs[pvm->nr_addrs].a = a;
+		pvm->nr_addrs++;
+		found = true;
+	}
+	spin_unlock_irqrestore(&pvm->addr_lock, flags);
+	return found;
+}
+
+/*
+ * Hold a PVM packet of a connection whose compare state is unknown: the kernel
+ * met it mid-stream (its first PVM packet is no SYN: the VM was registered
+ * again, reset, or the conn was lost). Nothing of it can be compared until a
+ * checkpoint gives the SVM the PVM's state: hold it whole and ask for one
+ * (COLO_REASON_UNSYNCED). The DONE whose cut covers the first held packet
+ * syncs the connection (pmy_conn_ckpt_done). @p is on pc->pvm_all already.
+ * Returns false if the connection is synced (compare as usual).
+ * conn->lock held.
+ */
+bool pmy_hold_unsynced(struct colo_vm *vm, struct pmy_conn *pc,
+		       struct pmy_pkt *p, const struct pmy_info *pi,
+		       struct pmy_ctx *ctx)
+{
+	u32 end;
+
+	if (!pc->pvm_seen) {
+		pc->pvm_seen = true;
+		if (pi->proto == IPPROTO_TCP && !(pi->tcpflags & TCPHDR_SYN)) {
+			pc->unsynced = true;
+			pc->unsynced_epoch = p->epoch;
+		}
+	}
+	if (!pc->unsynced)
+		return false;
+
+	p->kind = PMY_K_HELD;
+	p->seg.seq = pi->seq;
+	/* what the TCP side learns from every PVM segment (the resync point
+	 * and the ACK gate of the checkpoint that syncs the conn) */
+	if ((pi->tcpflags & TCPHDR_ACK) &&
+	    (!pc->pvm_ack_valid || colo_seq_after(pi->ack, pc->pvm_ack))) {
+		pc->pvm_ack = pi->ack;
+		pc->pvm_ack_valid = true;
+	}
+	end = pi->seq + pi->len + !!(pi->tcpflags & TCPHDR_FIN);
+	if (!pc->pvm_next_valid || colo_seq_after(end, pc->pvm_next)) {
+		pc->pvm_next = end;
+		pc->pvm_next_valid = true;
+	}
+	if (ctx->reason == COLO_REASON_NONE) {
+		ctx->reason = COLO_REASON_UNSYNCED;
+		ctx->has_seq = true;
+		ctx->seq = pi->seq;
+	}
+	return true;
+}
+
+/*
+ * The DONE of a cut that covers an unsynced connection's first packet: the
+ * SVM has the PVM's state from then on. Feed what is still held (packets of
+ * later epochs) to the TCP side in arrival order, as if they arrived now.
+ * conn->lock held.
+ */
+static void pmy_unsynced_done(struct pmy_conn *pc, u32 cut_epoch,
+			      struct pmy_ctx *ctx)
+{
+	struct pmy_pkt *p, *n;
+	LIST_HEAD(later);
+
+	if (!pc->unsynced || (s32)(pc->unsynced_epoch - cut_epoch) > 0)
+		return;
+	pc->unsynced = false;
+	list_for_each_entry_safe(p, n, &pc->pvm_all, all) {
+		if (p->kind != PMY_K_HELD)
+			continue;
+		list_move_tail(&p->all, &later);
+	}
+	list_for_each_entry_safe(p, n, &later, all) {
+		struct pmy_info pi = {
+			.thoff		= p->thoff,
+			.payoff		= p->payoff,
+			.len		= p->seg.len,
+			.seq		= p->seg.seq,
+			.ack		= p->ack,
+			.proto		= p->proto,
+			.tcpflags	= p->tcpflags,
+		};
+
+		list_move_tail(&p->all, &pc->pvm_all);
+		p->kind = PMY_K_DGRAM;
+		pmy_pvm_tcp(pc, p, &pi, true, ctx);
+	}
+}
+
+/*
+ * CHECKPOINT_BEGIN, after the core cut the epoch. PVM side: packets that
+ * reached us after the guest's stop time were sent after the state that is
+ * being copied, so they belong to the new epoch whatever the BEGIN's delay
+ * (pvm_all is in arrival order and stamps grow along it: they are a suffix).
+ * The ACK gate's value for the DONE is the PVM's ACK as of the cut. SVM
+ * side: everything queued belongs to the state the checkpoint discards.
+ */
+int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data)
+{
+	const struct pmy_sweep *sw = data;
+	struct pmy_conn *pc = colo_conn_priv(conn);
+	struct pmy_pkt *p, *moved = NULL, *first_held = NULL;
+	struct pmy_ctx ctx;
+
+	pmy_ctx_init(&ctx);
+	spin_lock_bh(&conn->lock);
+	list_for_each_entry(p, &pc->pvm_all, all) {
+		if (sw->stop_ns && p->tstamp > sw->stop_ns &&
+		    (s32)(p->epoch - sw->cut_epoch) <= 0) {
+			p->epoch = sw->epoch;
+			if (!moved)
+				moved = p;
+		}
+		if (p->kind == PMY_K_HELD && !first_held)
+			first_held = p;
+	}
+	if (moved) {
+		pc->cut_ack = moved->ack_before;
+		pc->cut_ack_valid = moved->ack_before_valid;
+	} else {
+		pc->cut_ack = pc->pvm_ack;
+		pc->cut_ack_valid = pc->pvm_ack_valid;
+	}
+	if (pc->unsynced && first_held)
+		pc->unsynced_epoch = first_held->epoch;
+	pmy_drop_svm_all(pc, &ctx, true);
+	spin_unlock_bh(&conn->lock);
+
+	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_CHECKPOINT);
+	return 0;
+}
+
 /* CHECKPOINT_DONE: output commit for the cut epoch, then start over. */
 int pmy_conn_ckpt_done(struct colo_conn *conn, void *data)
 {
@@ -351,11 +524,21 @@ int pmy_conn_ckpt_done(struct colo_conn *conn, void *data)
 			pc->syn_done = true;
 		pmy_release_now(pc, p, &ctx);
 	}
-	pmy_drop_svm_all(pc, &ctx);
+	pmy_drop_svm_all(pc, &ctx, false);
 	pc->mismatched = false;
-	/* The SVM now has the PVM's state, acknowledgements included. */
-	if (pc->pvm_ack_valid)
-		pmy_svm_acked(pc, pc->pvm_ack, &ctx);
+	/*
+	 * The SVM now has the PVM's state as of the cut, acknowledgements
+	 * included, and no more: the gate becomes the PVM's ACK of the cut
+	 * (what the old SVM acked belongs to the discarded state; ACKs the
+	 * PVM sent after resuming are not covered). A conn that was not there
+	 * at BEGIN keeps its gate.
+	 */
+	if (pc->cut_ack_valid) {
+		pc->svm_ack_valid = false;
+		pmy_svm_acked(pc, pc->cut_ack, &ctx);
+		pc->cut_ack_valid = false;
+	}
+	pmy_unsynced_done(pc, sw->cut_epoch, &ctx);
 	if (pc->st.side[COLO_PVM].head) {
 		pmy_tcp_result(pc, colo_stream_resync(&pc->st,
 				pc->st.side[COLO_PVM].head->seq), &ctx);
@@ -371,21 +554,42 @@ int pmy_conn_ckpt_done(struct colo_conn *conn, void *data)
 	return 0;
 }
 
-/* Failover (the secondary died): everything held goes, then pass straight. */
+/* Release everything @pc holds, in arrival order. conn->lock held. */
+void pmy_failover_drain(struct pmy_conn *pc, struct pmy_ctx *ctx)
+{
+	struct pmy_pkt *p, *n;
+
+	list_for_each_entry_safe(p, n, &pc->pvm_all, all)
+		pmy_release_now(pc, p, ctx);
+	pmy_drop_svm_all(pc, ctx, false);
+}
+
+/*
+ * Failover (the secondary died): everything held goes, then pass straight,
+ * without a new packet overtaking a held one. Until this conn is marked
+ * failed_over, the target appends its new packets to pvm_all (PMY_K_HELD);
+ * each round releases what is there and re-injects it with no lock held, and
+ * only a round that finds nothing left flips failed_over, under the lock: so
+ * every packet that arrived before the flip left before any that arrives
+ * after it.
+ */
 int pmy_conn_failover(struct colo_conn *conn, void *data)
 {
 	struct pmy_conn *pc = colo_conn_priv(conn);
-	struct pmy_pkt *p, *n;
 	struct pmy_ctx ctx;
+	bool done;
 
-	pmy_ctx_init(&ctx);
-	spin_lock_bh(&conn->lock);
-	list_for_each_entry_safe(p, n, &pc->pvm_all, all)
-		pmy_release_now(pc, p, &ctx);
-	pmy_drop_svm_all(pc, &ctx);
-	spin_unlock_bh(&conn->lock);
-
-	pmy_ctx_finish(conn, &ctx, COLO_STAT_PASSED);
+	do {
+		pmy_ctx_init(&ctx);
+		spin_lock_bh(&conn->lock);
+		done = list_empty(&pc->pvm_all);
+		pmy_failover_drain(pc, &ctx);
+		if (done)
+			pc->failed_over = true;
+		spin_unlock_bh(&conn->lock);
+		pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_FAILOVER);
+		cond_resched();
+	} while (!done);
 	return 0;
 }
 
@@ -408,7 +612,7 @@ void pmy_conn_flush(struct colo_conn *conn, struct net_device *dev,
 		ctx.dropped++;
 	}
 	if (!dev)
-		pmy_drop_svm_all(pc, &ctx);
+		pmy_drop_svm_all(pc, &ctx, false);
 	if (kill)
 		pc->dead = true;
 	spin_unlock_bh(&conn->lock);

@@ -3,7 +3,14 @@
  * pmycolo_svm.c - COLO primary side (xt_PMYCOLO.ko): SVM intake. A frame the
  * SVM sent arrives on the forward NIC (pmycolo_fwd.c); it is validated,
  * trimmed and reassembled, tied to the PVM's conntrack by its tuple and fed to
- * the comparison of its connection.
+ * the comparison of its connection, only if that connection belongs to the
+ * forward NIC's VM (isolation between VMs).
+ *
+ * Epochs: SVM output compares only with PVM output of the same epoch. What
+ * is queued at CHECKPOINT_BEGIN is dropped (COLO_STAT_SVM_STALE), and so is
+ * what arrives while the VM is in CHECKPOINT. Assumed: an SVM frame does not
+ * sit on the forward link (or in the secondary's queues) for the whole
+ * checkpoint; one delayed past DONE is taken as output of the new state.
  */
 #include "pmycolo.h"
 
@@ -32,6 +39,16 @@ static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
 
 	spin_lock(&conn->lock);
 	if (pc->dead || READ_ONCE(pvm->dead) || READ_ONCE(pvm->failover)) {
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_dropped++;
+	} else if (READ_ONCE(vm->state) == COLO_STATE_CHECKPOINT) {
+		/* sent by the state being replaced, or by the new one: it
+		 * can be compared with neither (read under conn->lock, see
+		 * "Epochs" in nf_conntrack_colo.h) */
+		list_add_tail(&p->all, &ctx.drop);
+		ctx.svm_stale++;
+	} else if (pc->unsynced) {
+		/* nothing of this conn is compared before its checkpoint */
 		list_add_tail(&p->all, &ctx.drop);
 		ctx.svm_dropped++;
 	} else if (pc->svm_queued >= limit) {
@@ -160,20 +177,78 @@ void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 	kfree_skb(skb);
 }
 
+/*
+ * Give up @other (a conn of another VM) if no PVM packet was held on it yet:
+ * it was made by that VM's forward NIC only (SVM ahead) and may not be that
+ * VM's at all. It takes nothing more; what it queued is dropped, counted in
+ * its own VM, when it goes. @unless (optional, called under @other's lock)
+ * vetoes. Returns true if @other was unlinked. Any context.
+ */
+bool pmy_conn_take_tentative(struct colo_conn *other,
+			     bool (*unless)(struct colo_conn *other, void *arg),
+			     void *arg)
+{
+	struct pmy_conn *opc = colo_conn_priv(other);
+	bool taken;
+
+	spin_lock_bh(&other->lock);
+	taken = !opc->pvm_seen && !opc->dead && !(unless && unless(other, arg));
+	if (taken)
+		opc->dead = true;
+	spin_unlock_bh(&other->lock);
+	if (taken)
+		colo_conn_unlink(other);
+	return taken;
+}
+
+struct pmy_svm_claim {
+	struct pmy_vm		*pvm;	/* the forward NIC's VM */
+	const struct sk_buff	*skb;
+	u8			family;
+};
+
+/* Veto an SVM frame's claim on another VM's tentative conn unless it has
+ * evidence the other lacks: its PVM sends from the frame's source address. */
+static bool pmy_svm_claim_weak(struct colo_conn *other, void *arg)
+{
+	struct pmy_conn *opc = colo_conn_priv(other);
+	const struct pmy_svm_claim *c = arg;
+
+	return !pmy_vm_addr(c->pvm, c->skb, c->family, false) ||
+	       pmy_vm_addr(opc->pvm, c->skb, c->family, false);
+}
+
+/*
+ * Isolation: an SVM frame counts only for the VM of the forward NIC it came
+ * in on. A conntrack that another VM tracks is not ours to feed. One nobody
+ * tracks yet is claimed tentatively (the SVM answered first): the PVM rule of
+ * the VM it really belongs to takes it back (pmy_conn_reclaim in
+ * xt_PMYCOLO.c), and so does an SVM frame of a VM whose PVM sends from the
+ * frame's source address when the claimant's PVM does not (a frame forged on
+ * another VM's forward link came first). Runs in the rx handler, under
+ * rcu_read_lock().
+ */
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 {
 	u8 family = skb->protocol == htons(ETH_P_IP) ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	struct net *net = dev_net(skb->dev);
 	u32 vm_id = READ_ONCE(fwd->vm_id);
+	struct pmy_svm_claim claim;
 	struct colo_conn *conn;
 	struct pmy_info pi;
 	struct colo_vm *vm;
+	struct pmy_vm *pvm;
 	struct nf_conn *ct;
+	bool mine = true;
 
 	skb_reset_network_header(skb);
 	skb = pmy_svm_sanitize(net, family, skb);
 	if (!skb)
 		return;
+	vm = colo_vm_find_rcu(net, vm_id);
+	pvm = vm ? READ_ONCE(vm->priv) : NULL;
+	if (!pvm || vm->mode != COLO_MODE_PRIMARY)
+		return pmy_svm_drop(net, vm_id, skb, "VM not registered");
 	if (pmy_parse(skb, family, &pi))
 		return pmy_svm_drop(net, vm_id, skb, "malformed");
 	ct = pmy_svm_ct(net, family, skb, &pi);
@@ -181,20 +256,28 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 		return pmy_svm_drop(net, vm_id, skb, "no PVM connection");
 
 	conn = colo_conn_find(ct);
-	if (!conn) {
+	if (conn && (conn->vm != vm || conn->ops != &pmy_ops)) {
+		claim.pvm = pvm;
+		claim.skb = skb;
+		claim.family = family;
+		mine = conn->ops == &pmy_ops &&
+		       pmy_conn_take_tentative(conn, pmy_svm_claim_weak, &claim);
+		colo_conn_put(conn);
+		conn = NULL;
+	}
+	if (mine && !conn && READ_ONCE(vm->state) != COLO_STATE_FAILOVER) {
 		/* The SVM is ahead: the PVM has not answered on this
 		 * connection yet. Queue for a while (hold timeout). */
-		vm = colo_vm_find_rcu(net, vm_id);
-		if (vm && vm->mode == COLO_MODE_PRIMARY && READ_ONCE(vm->priv) &&
-		    READ_ONCE(vm->state) != COLO_STATE_FAILOVER)
-			conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+		conn = colo_conn_get(vm, ct, GFP_ATOMIC);
 	}
 	nf_ct_put(ct);
+	if (!mine)
+		return pmy_svm_drop(net, vm_id, skb, "connection of another VM");
 	if (!conn)
 		return pmy_svm_drop(net, vm_id, skb, "connection not tracked");
-	if (conn->ops != &pmy_ops || READ_ONCE(conn->vm->dead)) {
+	if (READ_ONCE(conn->vm->dead)) {
 		colo_conn_put(conn);
-		return pmy_svm_drop(net, vm_id, skb, "connection of another mode");
+		return pmy_svm_drop(net, vm_id, skb, "VM torn down");
 	}
 	pmy_svm_enqueue(conn, skb, &pi);
 	colo_conn_put(conn);

@@ -26,10 +26,17 @@
  * ACK number is lowered to the SVM's; held while the SVM has acked nothing).
  * UDP, ICMP, ICMPv6 and other protocols per datagram, FIFO.
  *
+ * Fail closed: a packet that cannot be compared is dropped and counted, never
+ * passed (pmy_tg: untracked/INVALID, VM not registered or not attached; only
+ * ICMPv6 neighbour discovery/MLD pass untracked). A TCP connection met
+ * mid-stream is held whole until a checkpoint (pmy_hold_unsynced). Epochs and
+ * their cut by the guest's stop time: pmycolo_queue.c (pmy_conn_ckpt_begin).
+ *
  * Locking: conn->lock (from the core) protects everything in struct pmy_conn.
  * Released packets are collected on a local list and re-injected after the
  * lock is dropped. pmy_fwd_mutex nests inside the RTNL; pmy_vms_mutex nests
- * inside the core's colo_mutex. Neither is taken in softirq.
+ * inside the core's colo_mutex. Neither is taken in softirq. pvm->addr_lock
+ * (irqsave, innermost) guards the VM's learnt guest addresses.
  *
  * Files (pmycolo.h has the shared types): this one is the target, its
  * checkentry, the mode ops and module init/exit; pmycolo_queue.c held packets,
@@ -43,6 +50,7 @@
  * conn freed late (softirq, after the VM was torn down) can still reach it.
  * br_netfilter must stay loaded while packets are held (okfn points into it).
  */
+#include <net/ndisc.h>
 #include "pmycolo.h"
 
 struct kmem_cache *pmy_pkt_cache __read_mostly;
@@ -50,6 +58,46 @@ struct kmem_cache *pmy_pkt_cache __read_mostly;
 LIST_HEAD(pmy_vms);
 
 DEFINE_MUTEX(pmy_vms_mutex);
+
+/*
+ * A PVM packet while the VM fails over (vm->state FAILOVER, not everything
+ * drained yet). Order-preserving switch: a conn not drained yet queues the
+ * packet behind its held ones (the sweep releases them all in order); a
+ * drained conn passes it; a conn the sweep missed (linked while it ran) is
+ * drained here, before this packet. Called with conn->lock held, drops it;
+ * @p is the packet's entry, not linked yet.
+ */
+static unsigned int pmy_pvm_failover(struct colo_vm *vm, struct pmy_vm *pvm,
+				     struct colo_conn *conn, struct pmy_pkt *p,
+				     struct pmy_ctx *ctx)
+	__releases(&conn->lock)
+{
+	struct pmy_conn *pc = colo_conn_priv(conn);
+
+	if (!pc->failed_over && !READ_ONCE(pvm->failover_swept)) {
+		pc->pvm_seen = true;
+		p->kind = PMY_K_HELD;
+		p->epoch = READ_ONCE(vm->epoch);
+		p->stamp = jiffies;
+		p->tstamp = ktime_get_real_ns();
+		list_add_tail(&p->all, &pc->pvm_all);
+		pc->pvm_held++;
+		atomic_inc(&pvm->held);
+		spin_unlock(&conn->lock);
+		colo_vm_stat_inc(vm, COLO_STAT_HELD);
+		return NF_STOLEN;
+	}
+	if (!pc->failed_over) {
+		pmy_failover_drain(pc, ctx);
+		pc->failed_over = true;
+	}
+	spin_unlock(&conn->lock);
+	pmy_pvm_pkt_free(p);
+	/* re-injects what was held before this packet continues */
+	pmy_ctx_finish(conn, ctx, COLO_STAT_RELEASED_FAILOVER);
+	colo_vm_stat_inc(vm, COLO_STAT_PASSED);
+	return NF_ACCEPT;
+}
 
 static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 				 struct colo_conn *conn, struct sk_buff *skb,
@@ -75,6 +123,8 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 	pmy_ctx_init(&ctx);
 	ctx.self = p;
 	limit = READ_ONCE(vm->queue_limit);
+	if (!READ_ONCE(pc->pvm_seen))
+		pmy_vm_addr(pvm, skb, state->pf, true);
 
 	spin_lock(&conn->lock);
 	if (unlikely(pc->dead || READ_ONCE(pvm->dead))) {
@@ -82,12 +132,9 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 		pmy_pvm_pkt_free(p);
 		goto drop;
 	}
-	if (unlikely(READ_ONCE(pvm->failover))) {
-		spin_unlock(&conn->lock);
-		pmy_pvm_pkt_free(p);
-		colo_vm_stat_inc(vm, COLO_STAT_PASSED);
-		return NF_ACCEPT;
-	}
+	if (unlikely(READ_ONCE(vm->state) == COLO_STATE_FAILOVER ||
+		     READ_ONCE(pvm->failover)))
+		return pmy_pvm_failover(vm, pvm, conn, p, &ctx);
 	held = atomic_read(&pvm->held);
 	if (unlikely(limit && held >= (u64)limit * PMY_HARD_CAP_FACTOR)) {
 		spin_unlock(&conn->lock);
@@ -99,12 +146,18 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 		goto drop;
 	}
 
+	/* under conn->lock: see "Epochs" in nf_conntrack_colo.h */
 	p->epoch = READ_ONCE(vm->epoch);
 	p->stamp = jiffies;
+	p->tstamp = ktime_get_real_ns();
+	p->ack_before = pc->pvm_ack;
+	p->ack_before_valid = pc->pvm_ack_valid;
 	list_add_tail(&p->all, &pc->pvm_all);
 	pc->pvm_held++;
 	held = atomic_inc_return(&pvm->held);
-	if (pi->proto == IPPROTO_TCP) {
+	if (pmy_hold_unsynced(vm, pc, p, pi, &ctx)) {
+		/* held whole until a checkpoint */
+	} else if (pi->proto == IPPROTO_TCP) {
 		pmy_pvm_tcp(pc, p, pi, confirmed, &ctx);
 	} else {
 		list_add_tail(&p->q, &pc->pvm_dgram);
@@ -136,6 +189,80 @@ drop:
 	return NF_DROP;
 }
 
+/*
+ * Fail closed: a packet of a protected VM that cannot be compared is dropped,
+ * never passed (the guest retransmits, or the client sees a loss). Counted
+ * in the VM's COLO_STAT_DROPPED_UNVERIFIABLE (untracked or INVALID for
+ * conntrack, e.g. an out-of-window TCP segment; mode not attached), or, for a
+ * rule whose VM is not registered (its owner socket closed, say) or not in
+ * primary mode, in the module-wide counter below.
+ */
+static atomic64_t pmy_dropped_no_vm = ATOMIC64_INIT(0);
+
+static int pmy_dropped_no_vm_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&pmy_dropped_no_vm));
+}
+
+static const struct kernel_param_ops pmy_dropped_no_vm_ops = {
+	.get	= pmy_dropped_no_vm_get,
+};
+
+module_param_cb(dropped_no_vm, &pmy_dropped_no_vm_ops, NULL, 0444);
+MODULE_PARM_DESC(dropped_no_vm,
+		 "PVM packets dropped because their rule's VM is not registered in primary mode (read-only)");
+
+/*
+ * The allow-list of untracked packets that may pass: ICMPv6 neighbour
+ * discovery and MLD (the types conntrack leaves untracked on purpose). They
+ * carry no payload of the guest's connections, and the guest needs them to
+ * reach its neighbours. Redirects (they quote a packet) are not on it. Every
+ * other untracked or invalid packet is dropped.
+ */
+static bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
+			     const struct pmy_info *pi)
+{
+	u8 _type;
+	const u8 *type;
+
+	if (family != NFPROTO_IPV6 || pi->proto != IPPROTO_ICMPV6)
+		return false;
+	type = skb_header_pointer(skb, pi->thoff, sizeof(_type), &_type);
+	if (!type)
+		return false;
+	switch (*type) {
+	case ICMPV6_MGM_QUERY:
+	case ICMPV6_MGM_REPORT:
+	case ICMPV6_MGM_REDUCTION:
+	case NDISC_ROUTER_SOLICITATION:
+	case NDISC_ROUTER_ADVERTISEMENT:
+	case NDISC_NEIGHBOUR_SOLICITATION:
+	case NDISC_NEIGHBOUR_ADVERTISEMENT:
+	case ICMPV6_MLD2_REPORT:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * @ct's conn belongs to another VM: if that VM's forward NIC made it (SVM
+ * frames, no PVM packet yet) it is given up, since only the PVM's rule tells
+ * whose connection it is; the SVM packets queued on it are dropped there.
+ * Returns this VM's conn, referenced, or NULL.
+ */
+static struct colo_conn *pmy_conn_reclaim(struct colo_vm *vm, struct nf_conn *ct)
+{
+	struct colo_conn *other = colo_conn_find(ct);
+	bool taken = false;
+
+	if (!other)
+		return NULL;
+	if (other->vm != vm && other->ops == &pmy_ops)
+		taken = pmy_conn_take_tentative(other, NULL, NULL);
+	colo_conn_put(other);
+	return taken ? colo_conn_get(vm, ct, GFP_ATOMIC) : NULL;
+}
+
 static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *par)
 {
 	const struct xt_colo_primary_info *info = par->targinfo;
@@ -147,31 +274,51 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 	struct nf_conn *ct;
 	unsigned int verdict;
 	u32 svm_ack = 0;
+	bool failover;
+	int malformed;
 
+	malformed = pmy_parse(skb, xt_family(par), &pi);
 	ct = nf_ct_get(skb, &ctinfo);
-	if (!ct)
-		return XT_CONTINUE;	/* untracked (neighbour discovery...) */
+	if (!ct && !malformed && pmy_untracked_ok(skb, xt_family(par), &pi))
+		return XT_CONTINUE;
 
 	/* Hooks run under rcu_read_lock(). */
 	vm = colo_vm_find_rcu(xt_net(par), info->index);
-	if (!vm || vm->mode != COLO_MODE_PRIMARY)
-		return XT_CONTINUE;
+	if (unlikely(!vm || vm->mode != COLO_MODE_PRIMARY)) {
+		atomic64_inc(&pmy_dropped_no_vm);
+		net_warn_ratelimited("PMYCOLO: VM %u is not registered in primary mode: PVM packet dropped\n",
+				     info->index);
+		return NF_DROP;
+	}
 	pvm = READ_ONCE(vm->priv);
-	if (!pvm)
-		return XT_CONTINUE;	/* mode not attached */
+	if (unlikely(!pvm)) {
+		colo_vm_stat_inc(vm, COLO_STAT_DROPPED_UNVERIFIABLE);
+		net_warn_ratelimited("vm %u: primary mode not attached: PVM packet dropped\n",
+				     vm->id);
+		return NF_DROP;
+	}
 
 	colo_vm_stat_inc(vm, COLO_STAT_PVM_PACKETS);
-	if (READ_ONCE(vm->state) == COLO_STATE_FAILOVER) {
+	failover = READ_ONCE(vm->state) == COLO_STATE_FAILOVER;
+	if (failover && READ_ONCE(pvm->failover_all)) {
 		colo_vm_stat_inc(vm, COLO_STAT_PASSED);
 		return XT_CONTINUE;
 	}
-	if (pmy_parse(skb, xt_family(par), &pi)) {
+	if (unlikely(!ct)) {
+		colo_vm_stat_inc(vm, COLO_STAT_DROPPED_UNVERIFIABLE);
+		net_info_ratelimited("vm %u: untracked or invalid PVM packet (proto %u) dropped\n",
+				     vm->id, pi.proto);
+		return NF_DROP;
+	}
+	if (malformed) {
 		colo_vm_stat_inc(vm, COLO_STAT_DROPPED);
 		net_dbg_ratelimited("vm %u: malformed PVM packet dropped\n",
 				    vm->id);
 		return NF_DROP;
 	}
 	conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+	if (!conn)
+		conn = pmy_conn_reclaim(vm, ct);
 	if (!conn || conn->ops != &pmy_ops) {
 		if (conn)
 			colo_conn_put(conn);
@@ -181,8 +328,9 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 		return NF_DROP;
 	}
 	/* A pure ACK carries nothing to compare: it goes at once, through
-	 * the ACK gate if it acknowledges more than the SVM did. */
-	if (pi.proto == IPPROTO_TCP && !pi.len &&
+	 * the ACK gate if it acknowledges more than the SVM did (not during a
+	 * failover: it must not overtake held packets). */
+	if (!failover && pi.proto == IPPROTO_TCP && !pi.len &&
 	    !(pi.tcpflags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST)) &&
 	    pmy_pure_ack_ok(conn, &pi, &svm_ack)) {
 		colo_conn_put(conn);
@@ -216,6 +364,7 @@ static int pmy_vm_init(struct colo_vm *vm)
 	kref_init(&pvm->ref);
 	pvm->vm = vm;
 	INIT_DELAYED_WORK(&pvm->timer, pmy_timer_fn);
+	spin_lock_init(&pvm->addr_lock);
 	atomic_set(&pvm->held, 0);
 	mutex_lock(&pmy_vms_mutex);
 	list_add(&pvm->node, &pmy_vms);
@@ -243,8 +392,16 @@ static void pmy_vm_destroy(struct colo_vm *vm)
 
 static void pmy_checkpoint_begin(struct colo_vm *vm)
 {
+	struct pmy_sweep sw = {
+		.cut_epoch	= vm->cut_epoch,
+		.epoch		= vm->epoch,
+		.stop_ns	= vm->cut_stop_ns,
+	};
+
 	/* The core cut the epoch; packets held from now on wait for the next
-	 * checkpoint or their SVM counterpart. */
+	 * checkpoint or their SVM counterpart. Those held after the guest's
+	 * stop time join them; the SVM's queued output is stale. */
+	colo_vm_for_each_conn(vm, pmy_conn_ckpt_begin, &sw);
 }
 
 static void pmy_checkpoint_done(struct colo_vm *vm, u32 cut_epoch)
@@ -263,7 +420,14 @@ static void pmy_failover(struct colo_vm *vm)
 		return;
 	WRITE_ONCE(pvm->failover, true);
 	cancel_delayed_work_sync(&pvm->timer);
+	/* Order-preserving switch (pmy_conn_failover, pmy_pvm_failover):
+	 * drain every conn; then conns linked too late for that walk drain on
+	 * their next packet; a second walk drains those that send none; after
+	 * it nothing is held anywhere and the target passes without looking. */
 	colo_vm_for_each_conn(vm, pmy_conn_failover, NULL);
+	WRITE_ONCE(pvm->failover_swept, true);
+	colo_vm_for_each_conn(vm, pmy_conn_failover, NULL);
+	WRITE_ONCE(pvm->failover_all, true);
 }
 
 static void pmy_reset(struct colo_vm *vm)
@@ -274,6 +438,8 @@ static void pmy_reset(struct colo_vm *vm)
 		return;
 	cancel_delayed_work_sync(&pvm->timer);
 	colo_vm_for_each_conn(vm, pmy_conn_kill, NULL);
+	WRITE_ONCE(pvm->failover_all, false);
+	WRITE_ONCE(pvm->failover_swept, false);
 	WRITE_ONCE(pvm->failover, false);
 }
 
@@ -286,6 +452,8 @@ static int pmy_conn_init(struct colo_conn *conn)
 	if (!pvm || READ_ONCE(pvm->dead) || !kref_get_unless_zero(&pvm->ref))
 		return -ENODEV;
 	pc->pvm = pvm;
+	/* created during a failover: nothing of it is held, nothing to wait for */
+	pc->failed_over = READ_ONCE(pvm->failover);
 	colo_stream_init(&pc->st, &pmy_seg_ops);
 	INIT_LIST_HEAD(&pc->pvm_all);
 	INIT_LIST_HEAD(&pc->svm_all);
@@ -357,7 +525,7 @@ static int pmy_tg_check(const struct xt_tgchk_param *par)
 	struct net_device *dev;
 	struct colo_vm *vm;
 	struct pmy_fwd *fwd;
-	bool busy = false;
+	bool busy = false, attached = false;
 	u8 mode = COLO_MODE_NONE;
 	int ret;
 
@@ -374,8 +542,10 @@ static int pmy_tg_check(const struct xt_tgchk_param *par)
 
 	rcu_read_lock();
 	vm = colo_vm_find_rcu(par->net, info->index);
-	if (vm)
+	if (vm) {
 		mode = vm->mode;
+		attached = READ_ONCE(vm->ops) == &pmy_ops;
+	}
 	dev = dev_get_by_name_rcu(par->net, info->forward_dev);
 	if (dev) {
 		rx_handler_func_t *h = rcu_dereference(dev->rx_handler);
@@ -391,6 +561,12 @@ static int pmy_tg_check(const struct xt_tgchk_param *par)
 	}
 	if (mode != COLO_MODE_PRIMARY) {
 		pr_info_ratelimited("VM %u is not in primary mode\n", info->index);
+		return -EINVAL;
+	}
+	if (!attached) {
+		/* its packets would all be dropped: say so now */
+		pr_info_ratelimited("VM %u: primary mode not attached (vm_init failed, see dmesg)\n",
+				    info->index);
 		return -EINVAL;
 	}
 	if (!dev) {

@@ -60,19 +60,25 @@
  *   A VM can outlive teardown only through references (colo_vm_hold/get);
  *   holders must check READ_ONCE(vm->dead) and do nothing for a dead VM.
  *   Rules never hold a VM: targets look the VM up by id per packet, so rules
- *   naming a torn-down id stop matching until a new PROXY_INIT (checkentry
- *   refuses an id that is not registered, or of the wrong mode).
+ *   naming a torn-down id drop every packet (PMYCOLO fails closed) until a
+ *   new PROXY_INIT (checkentry refuses an id that is not registered, of the
+ *   wrong mode, or whose mode is not attached).
  *
  * Mode attach: a VM is created even if the module of its mode is not loaded
  *   yet (QEMU sends PROXY_INIT before it installs the rules that autoload the
  *   target). ops->vm_init runs at PROXY_INIT if the mode is registered, else
  *   when colo_register_mode_ops() is called; vm->ops is non-NULL only after a
- *   successful vm_init. colo_unregister_mode_ops() (target module exit, after
+ *   successful vm_init. A vm_init that fails at PROXY_INIT fails the command
+ *   (the VM is not created; an existing VM is left as it was, its re-init
+ *   retries the attach); at colo_register_mode_ops() it is logged and the VM
+ *   stays detached. colo_unregister_mode_ops() (target module exit, after
  *   its rules, hooks and rx handlers are gone) runs vm_destroy for every VM
  *   of that mode, unlinks their conns, waits for all conns of the mode to be
  *   freed and leaves the VMs registered but detached (vm->ops == NULL).
  *   The data path reads READ_ONCE(vm->priv) and must treat NULL as "not
- *   attached" (pass the packet).
+ *   attached": fail closed (PMYCOLO drops the packet, counted in
+ *   COLO_STAT_DROPPED_UNVERIFIABLE); checkentry refuses a rule for a VM
+ *   whose mode is not attached.
  *
  * Conn: the hash holds one reference while the conn is linked. A conn is
  *   unlinked (colo_conn_unlink) when its conntrack dies or is unreferenced and
@@ -83,8 +89,16 @@
  *   period. Module exit of the core leaves no conntrack references behind.
  *
  * Epochs: vm->epoch is the epoch packets held now belong to (starts at 1).
- *   CHECKPOINT_BEGIN sets vm->cut_epoch = vm->epoch, increments vm->epoch and
- *   enters COLO_STATE_CHECKPOINT; CHECKPOINT_DONE calls
+ *   CHECKPOINT_BEGIN sets vm->cut_epoch = vm->epoch, vm->cut_stop_ns (the
+ *   guest's stop time from COLO_A_STOP_TIME, CLOCK_REALTIME ns, 0 if none),
+ *   increments vm->epoch, enters COLO_STATE_CHECKPOINT and then calls
+ *   ops->checkpoint_begin (primary: PVM packets held after cut_stop_ns move
+ *   to the new epoch, SVM packets queued so far are dropped as stale; SVM
+ *   packets arriving while the state is CHECKPOINT are dropped, since they may
+ *   belong to either SVM state). The data path reads vm->epoch and vm->state
+ *   under conn->lock; the sweeps take every conn->lock after the writes, so a
+ *   packet is either seen by the sweep or sees the new values. CHECKPOINT_DONE
+ *   calls
  *   ops->checkpoint_done(vm, cut_epoch) (primary: release held packets of
  *   epochs <= cut_epoch) and returns to COLO_STATE_RUNNING. Read vm->epoch and
  *   vm->state with READ_ONCE on the data path.
@@ -122,7 +136,9 @@ struct colo_vm_ops {
 	void	(*checkpoint_begin)(struct colo_vm *vm);
 	/* CHECKPOINT_DONE of the epoch @cut_epoch. */
 	void	(*checkpoint_done)(struct colo_vm *vm, u32 cut_epoch);
-	/* FAILOVER: called after vm->state became COLO_STATE_FAILOVER. */
+	/* FAILOVER: called after vm->state became COLO_STATE_FAILOVER. The mode
+	 * must keep each connection's output in order across the switch (the
+	 * primary queues new packets behind held ones until they are out). */
 	void	(*failover)(struct colo_vm *vm);
 	/* RESET: drop held packets, forget per-connection state. The core
 	 * unlinks every conn of the VM right after this returns. */
@@ -169,6 +185,7 @@ struct colo_vm {
 	u32			portid;		/* bound netlink port (info->snd_portid) */
 	u32			epoch;		/* epoch of packets held now, from 1 */
 	u32			cut_epoch;	/* last epoch cut by CHECKPOINT_BEGIN */
+	u64			cut_stop_ns;	/* guest stop time of that BEGIN, 0 = none */
 	u32			hold_timeout_ms; /* 0 = never */
 	u32			queue_limit;	/* held packets per VM, 0 = unlimited */
 	const struct colo_vm_ops *ops;		/* NULL until the mode is attached */
@@ -180,6 +197,7 @@ struct colo_vm {
 	refcount_t		ref;
 	spinlock_t		lock;		/* conns, nr_conns, notice */
 	struct list_head	conns;		/* struct colo_conn.vm_node */
+	struct list_head	walkers;	/* colo_vm_for_each_conn() in progress */
 	unsigned int		nr_conns;
 	u32			notified_epoch;	/* epoch of the last CHECKPOINT_NEEDED */
 	struct work_struct	notify_work;	/* holds a VM ref while queued */
@@ -274,11 +292,13 @@ static inline void *colo_conn_priv(struct colo_conn *conn)
 }
 
 /*
- * Call @fn for every conn linked to @vm when the walk starts, each referenced
- * for the duration of the call, without core locks held (process context, may
- * sleep if @fn may). Conns created during the walk may be missed. A non-zero
- * return of @fn stops the walk and is returned. -ENOMEM if the snapshot could
- * not be allocated.
+ * Call @fn for every conn linked to @vm when the walk starts (and for those
+ * linked during the walk before it reaches the end of the list), each
+ * referenced for the duration of the call, without core locks held (process
+ * context, may sleep if @fn may). No allocation, so it cannot fail: the walk
+ * parks on the current conn, and a conn unlinked meanwhile hands the walk on
+ * to its successor (vm->walkers). Conns are visited in the order they were
+ * linked. A non-zero return of @fn stops the walk and is returned.
  */
 int colo_vm_for_each_conn(struct colo_vm *vm,
 			  int (*fn)(struct colo_conn *conn, void *data),
@@ -319,7 +339,9 @@ struct colo_vm_params {
  * PROXY_INIT. Returns the VM referenced (the caller puts it). An existing VM
  * with the same id: -EEXIST if it is bound to another port, -EINVAL if it is
  * bound to @portid with another mode, else its parameters are updated
- * (idempotent re-init).
+ * (idempotent re-init). -ENOMEM (with extack) if the mode is loaded and its
+ * vm_init failed: nothing is created (or, for a re-init, the VM stays
+ * detached and its data path keeps failing closed).
  */
 struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
 			       const struct colo_vm_params *p,
@@ -336,10 +358,12 @@ enum colo_vm_cmd {
  * Run one control command on a referenced VM (process context). -ENOENT if
  * the VM was torn down meanwhile, -EPERM if @portid is not the bound port,
  * -EINVAL with extack for a command not valid in the current state.
- * *@epoch receives the epoch to report (cut epoch for BEGIN/DONE).
+ * @stop_ns: BEGIN only, the guest's stop time (CLOCK_REALTIME ns, validated
+ * by the caller), 0 if unknown. *@epoch receives the epoch to report (cut
+ * epoch for BEGIN/DONE).
  */
 int colo_vm_cmd(struct colo_vm *vm, enum colo_vm_cmd cmd, u32 portid,
-		u32 *epoch, struct netlink_ext_ack *extack);
+		u64 stop_ns, u32 *epoch, struct netlink_ext_ack *extack);
 
 /* Tear down one VM (see Lifetime). Process context. */
 void colo_vm_destroy(struct colo_vm *vm);

@@ -187,7 +187,11 @@ check "primary failover: packets passed straight" test "$(topo_stat "$TOPO_PN" $
 check "primary failover: nothing held any more" test "$(topo_stat "$TOPO_PN" $VM held)" = 0
 check "primary failover: nothing dropped" test "$(topo_stat "$TOPO_PN" $VM dropped)" = 0
 check "primary failover: only the one notice" test "$(topo_notices "$TOPO_PN")" = 1
-# The owner goes away after failover: the rules stop matching, traffic flows.
+# The owner goes away after failover. PMYCOLO fails closed (a rule whose VM
+# is gone drops everything), so the rules go first, as the proxy script's
+# uninstall does; then traffic flows.
+topo_ipt "$TOPO_PN" -t mangle -F PREROUTING
+topo_ip6t "$TOPO_PN" -t mangle -F PREROUTING
 topo_ctl_stop "$TOPO_PN"
 check "primary failover: the VM is torn down on the primary" eval "! topo_pn colo-ctl status $VM >/dev/null 2>&1"
 check "primary failover: IPv4: the connection survives the teardown" fs_cmd p4 "x 10"

@@ -60,12 +60,14 @@ STATE_NONE, STATE_RUNNING, STATE_CHECKPOINT, STATE_FAILOVER = 0, 1, 2, 3
  CMD_FAILOVER, CMD_RESET, CMD_GET, CMD_CHECKPOINT_NEEDED) = range(8)
 (A_UNSPEC, A_PAD, A_VM_ID, A_MODE, A_STATE, A_EPOCH, A_REASON, A_SEQ,
  A_HOLD_TIMEOUT, A_QUEUE_LIMIT, A_FLAGS, A_PORTID, A_STATS, A_CONN) = range(14)
-A_MAX = A_CONN
+A_STOP_TIME = 14
+A_MAX = A_STOP_TIME
 F_CONNS = 1
 STAT_NAMES = ["unspec", "pad", "pvm_packets", "svm_packets", "matched_bytes",
               "released_match", "released_checkpoint", "held", "dropped",
               "svm_dropped", "mismatches", "notifies", "checkpoints",
-              "hold_timeouts", "queue_full", "conns", "seq_adjusted", "passed"]
+              "hold_timeouts", "queue_full", "conns", "seq_adjusted", "passed",
+              "released_failover", "dropped_unverifiable", "svm_stale"]
 CONN_NAMES = ["unspec", "family", "proto", "src", "dst", "sport", "dport",
               "held", "svm_queued", "matched_seq", "offset"]
 
@@ -320,6 +322,17 @@ def test_api(base_id=4000):
        "re-init updates parameters, defaults restored (%r)" % d)
     mon.notifications(1, timeout=1)
 
+    import time
+    vm_a = u32(A_VM_ID, vid)
+    expect(a.raw(CMD_CHECKPOINT_BEGIN, vm_a + u64(A_STOP_TIME, time.time_ns() + 10 ** 10)),
+           errno.EINVAL, "BEGIN with a stop time 10 s ahead refused", "stop time")
+    expect(a.raw(CMD_CHECKPOINT_BEGIN, vm_a + u64(A_STOP_TIME, 0)),
+           errno.EINVAL, "BEGIN with a zero stop time refused", "stop time")
+    expect(a.raw(CMD_CHECKPOINT_DONE, vm_a + u64(A_STOP_TIME, time.time_ns())),
+           errno.EINVAL, "stop time on DONE refused", "only valid")
+    d = decode_get(a.req(CMD_GET, vid).attrs)
+    ok(d.get("state") == STATE_RUNNING and d.get("epoch") == 1,
+       "refused stop times change nothing (%r)" % d)
     expect(a.req(CMD_CHECKPOINT_BEGIN, vid), 0, "CHECKPOINT_BEGIN")
     ev = mon.notifications(1)
     ok(ev and ev[0][0] == CMD_CHECKPOINT_BEGIN and get_u(ev[0][1], A_EPOCH) == 1,
@@ -341,6 +354,14 @@ def test_api(base_id=4000):
     d = decode_get(a.req(CMD_GET, vid).attrs)
     ok(d.get("state") == STATE_RUNNING and d["stats"].get("checkpoints") == 1,
        "RESET keeps counters")
+    expect(a.raw(CMD_CHECKPOINT_BEGIN, vm_a + u64(A_STOP_TIME, time.time_ns() - 10 ** 6)),
+           0, "CHECKPOINT_BEGIN with the guest's stop time")
+    expect(a.req(CMD_CHECKPOINT_DONE, vid), 0, "its CHECKPOINT_DONE")
+    d = decode_get(a.req(CMD_GET, vid).attrs)
+    ok(d.get("state") == STATE_RUNNING and d["stats"].get("checkpoints") == 2 and
+       "svm_stale" in d["stats"] and "dropped_unverifiable" in d["stats"],
+       "after a checkpoint with a stop time: running, 2 checkpoints (%r)" % d)
+    mon.notifications(10, timeout=0.5)
     expect(a.req(CMD_FAILOVER, vid), 0, "FAILOVER")
     d = decode_get(a.req(CMD_GET, vid).attrs)
     ok(d.get("state") == STATE_FAILOVER, "state FAILOVER")
