@@ -1325,6 +1325,379 @@ static int t_random_property(void)
 	return 0;
 }
 
+/* ---- the output-commit contract (issue 7 point 4) ---------------------- */
+
+/*
+ * PVM p[0..n) and SVM s[0..n) of @mss bytes from @base, equal, the first
+ * @k of each side added (compared): the SVM ones stay as history.
+ */
+static int setup_compared(u32 base, u32 mss, int n, int k, struct tseg **p,
+			  struct tseg **s)
+{
+	int i;
+
+	fill(bufp, (size_t)mss * n);
+	memcpy(bufs, bufp, (size_t)mss * n);
+	*p = cut(COLO_PVM, base, bufp, mss * n, mss, mss, false);
+	*s = cut(COLO_SVM, base, bufs, mss * n, mss, mss, false);
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	for (i = 0; i < k; i++) {
+		TRY(add_want(&(*p)[i], COLO_CMP_PENDING));
+		TRY(add_want(&(*s)[i], COLO_CMP_PROGRESS));
+		CHECK((*p)[i].popped);
+	}
+	CHECK(st.matched == base + k * mss && !st.mismatched);
+	return 0;
+}
+
+/*
+ * A PVM retransmit of compared bytes is compared with the SVM history: equal
+ * goes, different is a mismatch. (The first engine released any segment
+ * wholly before `matched` uncompared.)
+ */
+static int t_retransmit_history(void)
+{
+	const u32 base = 1000, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+
+	TRY(setup_compared(base, mss, 10, 10, &p, &s));
+	r = mk(COLO_PVM, base + 2500, 1000, 0, bufp + 2500);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	r = mk(COLO_PVM, base + 9000, 1000, 0, bufp + 9000);	/* the tail */
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	memcpy(other, bufp + 3000, 1000);
+	other[10] ^= 1;
+	r = mk(COLO_PVM, base + 3000, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 3010);
+	/* mismatched: an equal retransmit of verified data still goes */
+	r = mk(COLO_PVM, base + 100, 200, 0, bufp + 100);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(r->popped && st.mismatch_seq == base + 3010);
+	/* the history stays until the client acknowledges it */
+	CHECK(st.side[COLO_SVM].count == 10 && !st.side[COLO_SVM].ndone);
+	return 0;
+}
+
+/*
+ * Below the client's ACK no comparison is needed (the client discards those
+ * bytes); from the ACK on a retransmit is compared. The SVM history goes
+ * once acknowledged.
+ */
+static int t_retransmit_acked(void)
+{
+	const u32 base = 0xfffff000u, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+	int i;
+
+	TRY(setup_compared(base, mss, 10, 10, &p, &s));
+	CHECK(colo_stream_acked(&st, base + 4000) == COLO_CMP_PROGRESS);
+	TRY(drain());
+	for (i = 0; i < 10; i++)
+		CHECK(s[i].popped == (i < 4));
+	/* other bytes below the ACK: released */
+	memcpy(other, bufp + 1000, 1000);
+	other[999] ^= 1;
+	r = mk(COLO_PVM, base + 1000, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped && !st.mismatched);
+	/* straddling the ACK, different only below it: released */
+	memcpy(other, bufp + 3500, 1000);
+	other[100] ^= 1;
+	r = mk(COLO_PVM, base + 3500, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped && !st.mismatched);
+	/* different at/after the ACK: mismatch */
+	other[100] ^= 1;
+	other[500] ^= 1;
+	r = mk(COLO_PVM, base + 3500, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 4000);
+	/* an older ACK is ignored, a newer one releases the held retransmit */
+	CHECK(colo_stream_acked(&st, base + 10) == COLO_CMP_MISMATCH);
+	CHECK(st.ack == base + 4000);
+	colo_stream_acked(&st, base + 4000);
+	TRY(drain());
+	CHECK(!r->popped);
+	/* past the difference: the rest compares equal with the history */
+	colo_stream_acked(&st, base + 4001);
+	TRY(drain());
+	CHECK(r->popped && !s[4].popped);
+	colo_stream_acked(&st, base + 5000);
+	TRY(drain());
+	CHECK(s[4].popped && !s[5].popped);
+	/* an SVM segment wholly below the ACK is done at once */
+	r = mk(COLO_SVM, base + 3000, 500, 0, bufs + 3000);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(r->popped);
+	return 0;
+}
+
+/*
+ * A hole in the history (given up under memory pressure): a PVM retransmit
+ * there waits; an SVM retransmit or the client's ACK ends the wait.
+ */
+static int t_history_gap(void)
+{
+	const u32 base = 77, mss = 1000;
+	struct tseg *p, *s, *r, *r2, *h;
+	struct colo_seg *hs;
+
+	TRY(setup_compared(base, mss, 10, 10, &p, &s));
+	h = tseg_of(colo_stream_pop_history(&st));
+	CHECK(h == &s[0]);
+	h->popped = 1;
+	h = tseg_of(colo_stream_pop_history(&st));
+	CHECK(h == &s[1]);
+	h->popped = 1;
+	TRY(check_lists(&st));
+	r = mk(COLO_PVM, base + 500, 1000, 0, bufp + 500);
+	TRY(add_want(r, COLO_CMP_PENDING));
+	CHECK(!r->popped && !st.mismatched);
+	/* the SVM retransmits its first segment: half of it, still a hole */
+	TRY(add_want(mk(COLO_SVM, base, 1000, 0, bufs), COLO_CMP_PENDING));
+	CHECK(!r->popped && r->seg.ok == base + 1000);
+	TRY(add_want(mk(COLO_SVM, base + 1000, 1000, 0, bufs + 1000),
+		     COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	/* a different retransmit into a hole: held, and the ACK releases it */
+	do {	/* the two retransmits, then s[2] */
+		h = tseg_of(colo_stream_pop_history(&st));
+		h->popped = 1;
+	} while (h != &s[2]);
+	bufp[2200] ^= 1;
+	r2 = mk(COLO_PVM, base + 2000, 1000, 0, bufp + 2000);
+	TRY(add_want(r2, COLO_CMP_PENDING));
+	CHECK(!r2->popped);
+	colo_stream_acked(&st, base + 3000);
+	TRY(drain());
+	CHECK(r2->popped && !st.mismatched);
+	/* only history is given up: nothing reaching past matched */
+	while ((hs = colo_stream_pop_history(&st))) {
+		CHECK(!colo_seq_after(colo_seg_end(hs), st.matched));
+		tseg_of(hs)->popped = 1;
+	}
+	TRY(check_lists(&st));
+	CHECK(!st.side[COLO_SVM].count);
+	(void)p;
+	return 0;
+}
+
+/*
+ * A PVM segment straddling `matched`: its part before it is compared with
+ * the history too. (The first engine compared only the part after it.)
+ */
+static int t_straddle_matched(void)
+{
+	const u32 base = 5, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+
+	TRY(setup_compared(base, mss, 10, 5, &p, &s));
+	r = mk(COLO_PVM, base + 4500, 1000, 0, bufp + 4500);
+	TRY(add_want(r, COLO_CMP_PENDING));
+	CHECK(!r->popped && r->seg.ok == base + 5000);
+	TRY(add_want(&s[5], COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	TRY(setup_compared(base, mss, 10, 5, &p, &s));
+	memcpy(other, bufp + 4500, 1000);
+	other[3] ^= 0x20;
+	r = mk(COLO_PVM, base + 4500, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(st.mismatch_seq == base + 4503 && !r->popped);
+	TRY(add_want(&s[5], COLO_CMP_MISMATCH));
+	TRY(add_want(&p[5], COLO_CMP_MISMATCH));
+	CHECK(!r->popped);
+	return 0;
+}
+
+/*
+ * Two PVM copies of one range queued before the SVM's: both are compared.
+ * (The first engine compared the first copy and released the other.)
+ */
+static int t_duplicate_pvm(void)
+{
+	const u32 base = 0x7fffff00u;
+	static u8 other[600];
+	struct tseg *a, *d, *d2;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		reset();
+		fill(bufp, 2000);
+		memcpy(bufs, bufp, 2000);
+		memcpy(other, bufp + 200, 600);
+		if (round)
+			other[333] ^= 4;
+		stream_reset();
+		auto_ack = false;
+		colo_stream_resync(&st, base);
+		a = mk(COLO_PVM, base, 1000, 0, bufp);
+		d = mk(COLO_PVM, base + 200, 600, 0, other);
+		d2 = mk(COLO_PVM, base, 1000, 0, bufp);
+		TRY(add_want(a, COLO_CMP_PENDING));
+		TRY(add_want(d, COLO_CMP_PENDING));
+		TRY(add_want(d2, COLO_CMP_PENDING));
+		TRY(add_want(mk(COLO_SVM, base, 2000, 0, bufs),
+			     round ? COLO_CMP_MISMATCH : COLO_CMP_PROGRESS));
+		CHECK(a->popped && d2->popped);
+		CHECK(d->popped == !round);
+		CHECK(!round || st.mismatch_seq == base + 200 + 333);
+		CHECK(st.matched_bytes == 1000);
+	}
+	return 0;
+}
+
+/* FIN retransmits against the history; a FIN must meet a FIN there. */
+static int t_fin_history(void)
+{
+	const u32 base = 0xffffffc0u;
+	struct tseg *r;
+
+	fill(bufp, 300);
+	memcpy(bufs, bufp, 300);
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	TRY(add_want(mk(COLO_PVM, base, 100, COLO_SEG_FIN, bufp),
+		     COLO_CMP_PENDING));
+	TRY(add_want(mk(COLO_SVM, base, 100, COLO_SEG_FIN, bufs),
+		     COLO_CMP_PROGRESS));
+	CHECK(pool[0].popped && !pool[1].popped && st.fin_matched);
+	r = mk(COLO_PVM, base + 100, 0, COLO_SEG_FIN, NULL);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	r = mk(COLO_PVM, base + 40, 60, COLO_SEG_FIN, bufp + 40);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	r = mk(COLO_PVM, base + 50, 50, 0, bufp + 50);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	/* data where the SVM's history has its FIN */
+	r = mk(COLO_PVM, base + 50, 60, 0, bufp + 50);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 100);
+	/* and a PVM FIN where the SVM's history has data */
+	reset();
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	TRY(add(mk(COLO_PVM, base, 200, 0, bufp), NULL));
+	TRY(add(mk(COLO_SVM, base, 200, 0, bufs), NULL));
+	CHECK(pool[0].popped && st.matched == base + 200);
+	r = mk(COLO_PVM, base + 50, 50, COLO_SEG_FIN, bufp + 50);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 100);
+	return 0;
+}
+
+/*
+ * The checkpoint sequence: resync at the PVM's next seq does not release
+ * the new epoch's PVM segments queued below it. (The first engine made
+ * every segment wholly before the resync point done.)
+ */
+static int t_checkpoint_new_epoch(void)
+{
+	const u32 base = 3000, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+	int i;
+
+	TRY(setup_compared(base, mss, 10, 5, &p, &s));
+	TRY(add_want(&p[5], COLO_CMP_PENDING));
+	TRY(add_want(&p[6], COLO_CMP_PENDING));
+	/* the cut: epoch 1's SVM output is discarded */
+	for (i = 0; i < 5; i++) {
+		colo_stream_remove(&st, &s[i].seg);
+		s[i].popped = 1;
+	}
+	/* epoch 2: the PVM resends 5000.. with other bytes, and sends 7000.. */
+	memcpy(other, bufp + 5000, 1000);
+	other[0] ^= 1;
+	r = mk(COLO_PVM, base + 5000, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_PENDING));
+	TRY(add_want(&p[7], COLO_CMP_PENDING));
+	/* done: epoch 1's held PVM segments are released by the caller */
+	colo_stream_remove(&st, &p[5].seg);
+	colo_stream_remove(&st, &p[6].seg);
+	p[5].popped = p[6].popped = 1;
+	CHECK(colo_stream_resync(&st, base + 8000) == COLO_CMP_PENDING);
+	TRY(drain());
+	CHECK(!r->popped && !p[7].popped);
+	/* the SVM's epoch 2 output */
+	for (i = 5; i < 8; i++)
+		TRY(add(&s[i], NULL));
+	CHECK(st.mismatched && st.mismatch_seq == base + 5000);
+	CHECK(!r->popped && p[7].popped);
+	return 0;
+}
+
+/* TCP Fast Open: SYN payload at ISN + 1 on both sides, data after it. */
+static int t_syn_payload(void)
+{
+	const u32 isn = 0xfffffff0u;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		reset();
+		fill(bufp, 2000);
+		memcpy(bufs, bufp, 2000);
+		if (round)
+			bufs[77] ^= 1;
+		stream_reset();
+		auto_ack = false;
+		TRY(add_want(mk(COLO_PVM, isn + 1, 300, 0, bufp),
+			     COLO_CMP_PENDING));
+		TRY(add_want(mk(COLO_SVM, isn + 1, 300, 0, bufs),
+			     COLO_CMP_PENDING));
+		TRY(add_want(mk(COLO_PVM, isn + 301, 1000, 0, bufp + 300),
+			     COLO_CMP_PENDING));
+		CHECK(!pool[0].popped && !pool[2].popped);
+		/* the SYNs compared: sync at ISN + 1 */
+		CHECK(colo_stream_resync(&st, isn + 1) ==
+		      (round ? COLO_CMP_MISMATCH : COLO_CMP_PROGRESS));
+		TRY(drain());
+		CHECK(pool[0].popped == !round);
+		if (round) {
+			CHECK(st.mismatch_seq == isn + 1 + 77);
+			continue;
+		}
+		TRY(add_want(mk(COLO_SVM, isn + 301, 1000, 0, bufs + 300),
+			     COLO_CMP_PROGRESS));
+		CHECK(pool[2].popped && st.matched == isn + 1301);
+	}
+	return 0;
+}
+
+/* The client's ACK works unsynced too; it only moves forwards. */
+static int t_acked_rules(void)
+{
+	struct tseg *a, *b;
+
+	fill(bufp, 1000);
+	stream_reset();
+	auto_ack = false;
+	CHECK(colo_stream_acked(&st, 0xfffffff0u) == COLO_CMP_PENDING);
+	CHECK(st.ack_valid && st.ack == 0xfffffff0u);
+	a = mk(COLO_PVM, 0xffffff00u, 0x100, 0, bufp);
+	TRY(add_want(a, COLO_CMP_PENDING));
+	b = mk(COLO_SVM, 0xffffff00u, 0xe0, 0, bufp);
+	TRY(add_want(b, COLO_CMP_PROGRESS));
+	CHECK(b->popped && !a->popped && a->seg.ok == 0xfffffff0u);
+	CHECK(colo_stream_acked(&st, 0x10) == COLO_CMP_PROGRESS);
+	TRY(drain());
+	CHECK(a->popped && !st.synced && st.ack == 0x10);
+	CHECK(colo_stream_acked(&st, 0xfffffff8u) == COLO_CMP_PENDING);
+	CHECK(st.ack == 0x10);
+	return 0;
+}
+
 /* Both ways of getting at the data were used (run last). */
 static int t_scratch_path(void)
 {
@@ -1360,6 +1733,15 @@ static const struct {
 	{ "pop_order",			t_pop_order },
 	{ "matched_bytes",		t_matched_bytes },
 	{ "random_property",		t_random_property },
+	{ "retransmit_history",		t_retransmit_history },
+	{ "retransmit_acked",		t_retransmit_acked },
+	{ "history_gap",		t_history_gap },
+	{ "straddle_matched",		t_straddle_matched },
+	{ "duplicate_pvm",		t_duplicate_pvm },
+	{ "fin_history",		t_fin_history },
+	{ "checkpoint_new_epoch",	t_checkpoint_new_epoch },
+	{ "syn_payload",		t_syn_payload },
+	{ "acked_rules",		t_acked_rules },
 	{ "scratch_path",		t_scratch_path },
 };
 
