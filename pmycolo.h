@@ -51,7 +51,8 @@
  * kernel's defrag user ranges, so PVM and SVM fragments never mix. */
 #define PMY_DEFRAG_USER		0x434f4c4fU
 
-#define PMY_SYN_MASK		(TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST | TCPHDR_FIN)
+/* TCP options of a SYN kept for its comparison (at most 40 bytes). */
+#define PMY_SYN_OPT_MAX		40
 
 /* SVM packets queued per connection when the VM has no queue limit. */
 #define PMY_SVM_QUEUE_MAX	8192U
@@ -66,6 +67,7 @@ enum pmy_kind {
 	PMY_K_RST,	/* TCP RST: on pc->pvm_rst */
 	PMY_K_DGRAM,	/* everything else: on pc->pvm_dgram / pc->svm_dgram */
 	PMY_K_GATED,	/* TCP, compared, waiting for the SVM's ACK: pc->pvm_gated */
+	PMY_K_CKPT,	/* TCP, never released by comparison: pc->pvm_ckpt */
 };
 
 /* What the parser found in a packet; offsets are from skb->data. */
@@ -93,6 +95,7 @@ struct pmy_pkt {
 	u32			payoff;
 	u32			thoff;	/* transport header */
 	u32			ack;	/* TCP: acknowledgement number */
+	u32			seq;	/* TCP: sequence number */
 	u8			kind;	/* enum pmy_kind */
 	u8			proto;
 	u8			tcpflags;
@@ -117,25 +120,37 @@ struct pmy_conn {
 	struct colo_stream	st;	/* TCP: the guest's output direction */
 	struct list_head	pvm_all;	/* held PVM packets, arrival order */
 	struct list_head	svm_all;	/* queued SVM packets, arrival order */
-	struct list_head	pvm_syn;
+	struct list_head	pvm_syn;	/* SYNs waiting for the SYN exchange */
 	struct list_head	pvm_rst;
 	struct list_head	pvm_dgram;
 	struct list_head	svm_dgram;
 	struct list_head	pvm_gated;	/* compared, ACK ahead of the SVM's */
+	struct list_head	pvm_ckpt;	/* held until a checkpoint (URG...) */
+	struct list_head	svm_syn;	/* SVM SYNs not compared yet */
+	struct list_head	svm_rst;	/* SVM RSTs not matched yet */
 	u32			pvm_held;
-	u32			svm_queued;
-	u32			isn;		/* PVM's SYN seq */
+	u32			svm_queued;	/* on svm_all (SYN, RST, stream) */
+	u32			isn;		/* PVM's first SYN's seq */
+	u32			isn_epoch;	/* epoch of that SYN */
 	u32			pvm_next;	/* one past the PVM's highest seq */
-	unsigned long		svm_syn_stamp;
-	unsigned long		svm_rst_stamp;
-	u32			svm_rst;	/* SVM RSTs not matched yet */
+	u32			pvm_next_epoch;	/* epoch of the last packet seen */
+	u32			pvm_next_old;	/* pvm_next before that epoch */
 	u32			svm_ack;	/* highest ACK the SVM sent */
 	u32			pvm_ack;	/* highest ACK the PVM sent */
-	u8			svm_syn;	/* flags of an unmatched SVM SYN, 0 if none */
+	/* The PVM's first SYN (or SYN-ACK) header, for the SYN comparison */
+	u32			syn_ack;
+	u32			syn_len;	/* its payload bytes */
+	u8			syn_flags;
+	u8			syn_optlen;
+	u8			syn_opt[PMY_SYN_OPT_MAX];	/* TSval zeroed */
+	u8			dir;		/* conntrack direction of PVM output */
+	bool			dir_valid;
+	bool			syn_seen;	/* syn_* above are valid */
 	bool			isn_valid;
 	bool			svm_ack_valid;
 	bool			pvm_ack_valid;
 	bool			pvm_next_valid;
+	bool			pvm_next_old_valid;
 	bool			syn_done;	/* SYN exchange compared (or released) */
 	bool			mismatched;	/* waiting for a checkpoint */
 	bool			dead;		/* reset/teardown: take nothing more */
@@ -218,6 +233,10 @@ void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		 const struct pmy_info *pi, struct pmy_ctx *ctx);
 bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 		     u32 *svm_ack);
+void pmy_tcp_init(struct pmy_conn *pc);
+bool pmy_tcp_svm_history(const struct pmy_conn *pc, const struct pmy_pkt *p);
+void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
+			     struct pmy_ctx *ctx);
 
 /* pmycolo_svm.c */
 void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,

@@ -250,10 +250,6 @@ static void pmy_drop_svm_all(struct pmy_conn *pc, struct pmy_ctx *ctx)
 		list_add_tail(&p->all, &ctx->drop);
 		ctx->svm_dropped++;
 	}
-	if (pc->svm_syn || pc->svm_rst)
-		ctx->svm_dropped += !!pc->svm_syn + pc->svm_rst;
-	pc->svm_syn = 0;
-	pc->svm_rst = 0;
 }
 
 void pmy_dgram_match(struct pmy_conn *pc, struct pmy_ctx *ctx)
@@ -356,15 +352,7 @@ int pmy_conn_ckpt_done(struct colo_conn *conn, void *data)
 	/* The SVM now has the PVM's state, acknowledgements included. */
 	if (pc->pvm_ack_valid)
 		pmy_svm_acked(pc, pc->pvm_ack, &ctx);
-	if (pc->st.side[COLO_PVM].head) {
-		pmy_tcp_result(pc, colo_stream_resync(&pc->st,
-				pc->st.side[COLO_PVM].head->seq), &ctx);
-	} else {
-		colo_stream_init(&pc->st, &pmy_seg_ops);
-		if (pc->pvm_next_valid && (pc->syn_done || !pc->isn_valid))
-			colo_stream_resync(&pc->st, pc->pvm_next);
-	}
-	pmy_tcp_try_rst(pc, &ctx);
+	pmy_tcp_checkpoint_done(pc, sw->cut_epoch, &ctx);
 	spin_unlock_bh(&conn->lock);
 
 	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_CHECKPOINT);
@@ -478,14 +466,14 @@ static int pmy_conn_age(struct colo_conn *conn, void *data)
 		pmy_age_one(a, p->stamp, &pvm);
 		break;
 	}
-	if (!list_empty(&pc->svm_all)) {
-		p = list_first_entry(&pc->svm_all, struct pmy_pkt, all);
+	/* SVM TCP history (compared, kept for PVM retransmits) waits for
+	 * nothing: it does not age. */
+	list_for_each_entry(p, &pc->svm_all, all) {
+		if (pmy_tcp_svm_history(pc, p))
+			continue;
 		pmy_age_one(a, p->stamp, &svm);
+		break;
 	}
-	if (pc->svm_syn)
-		pmy_age_one(a, pc->svm_syn_stamp, &svm);
-	if (pc->svm_rst)
-		pmy_age_one(a, pc->svm_rst_stamp, &svm);
 	if ((pvm || svm) && !a->conn) {
 		colo_conn_hold(conn);
 		a->conn = conn;

@@ -294,6 +294,7 @@ static int pmy_conn_init(struct colo_conn *conn)
 	INIT_LIST_HEAD(&pc->pvm_dgram);
 	INIT_LIST_HEAD(&pc->svm_dgram);
 	INIT_LIST_HEAD(&pc->pvm_gated);
+	pmy_tcp_init(pc);
 	return 0;
 }
 
@@ -324,7 +325,7 @@ static int pmy_fill_conn(struct colo_conn *conn, struct sk_buff *msg)
 
 	spin_lock_bh(&conn->lock);
 	held = pc->pvm_held;
-	queued = pc->svm_queued + !!pc->svm_syn + pc->svm_rst;
+	queued = pc->svm_queued;
 	matched = pc->st.matched;
 	synced = pc->st.synced;
 	spin_unlock_bh(&conn->lock);
