@@ -659,9 +659,10 @@ void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
  * SVM's dropped: the SVM now runs the PVM's state as of the cut. The SYN
  * exchange is covered if the PVM's SYN was sent by then; the stream resyncs
  * at the end of what the checkpoint covered (the PVM's next sequence number
- * of the cut epoch), never at whatever PVM segment is queued next: bytes
- * below that point are compared with SVM output again (or wait for the
- * client's ACK), nothing is released for lying before it.
+ * of the cut epoch), never at whatever PVM segment is queued next: that one
+ * may lie above a gap of new-epoch bytes (a hard-cap drop, an allocation
+ * failure) that nothing covered. Every byte below the cut epoch's end was
+ * sent before the cut, so the checkpoint covered it (dropped or not).
  */
 void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 			     struct pmy_ctx *ctx)
@@ -681,9 +682,17 @@ void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 	if (pc->syn_done)
 		pmy_tcp_syn_release(pc, ctx);
 	pmy_tcp_client_acked(pc, ctx);
-	if (have && (pc->syn_done || !pc->isn_valid))
+	if (have && (pc->syn_done || !pc->isn_valid)) {
+		/*
+		 * The checkpoint copied the PVM's send queue: the SVM holds the
+		 * same bytes below @next, so a PVM retransmit of them in the new
+		 * epoch is covered, like bytes the client acknowledged (a guest
+		 * crafting other bytes for a covered range after a checkpoint is
+		 * not caught; within an epoch the SVM history catches it).
+		 */
+		colo_stream_acked(&pc->st, next);
 		pmy_tcp_result(pc, colo_stream_resync(&pc->st, next), ctx);
-	else if (pc->st.synced)
+	} else if (pc->st.synced)
 		pmy_tcp_result(pc, colo_stream_resync(&pc->st, pc->st.matched),
 			       ctx);
 	pmy_tcp_try_rst(pc, ctx);

@@ -19,9 +19,10 @@
  * (both guests have the same addresses, and SECCOLO moved the SVM's sequence
  * numbers into the PVM's space) and feeds the compare engine.
  *
- * Comparison: TCP as byte streams (include/colo_compare.h); SYN/SYN-ACK by
- * flags (the ISNs differ); RST held until the SVM also sent one; pure ACKs
- * pass at once. The ACK gate, which every TCP segment passes on its way out:
+ * Comparison: TCP as byte streams (include/colo_compare.h), SYN payload
+ * included; SYN/SYN-ACK headers but for seq and TSval (the ISNs differ); RST
+ * held until the SVM sent the same one; pure ACKs pass at once (pmycolo_tcp.c
+ * and the README's table say what is compared). The ACK gate, which every TCP segment passes on its way out:
  * a segment never acknowledges client data the SVM has not acknowledged (its
  * ACK number is lowered to the SVM's; held while the SVM has acked nothing).
  * UDP, ICMP, ICMPv6 and other protocols per datagram, FIFO.
