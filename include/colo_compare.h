@@ -29,7 +29,8 @@
  *       trusts the ACK as given: the caller passes only ACKs the client
  *       actually sent in this connection (conntrack's window tracking bounds
  *       them by what the PVM sent); a client that acknowledges bytes it never
- *       received may be sent PVM bytes below its own ACK unverified;
+ *       received may be sent PVM bytes below its own ACK unverified
+ *       (counted in acked_bytes);
  *   or (b) verified: this segment's own byte (or FIN) there was compared
  *       equal to an SVM segment's byte (or FIN) at the same sequence number,
  *       both queued in this stream at the time, since the last resync.
@@ -100,10 +101,12 @@
  *    (O(1) for in-order arrival and for retransmits near either end). In-order
  *    arrival then costs O(1) list steps plus O(n). A PVM segment starting
  *    before `matched` is compared with the SVM history: finding the SVM
- *    segment for it walks from whichever is nearer, the oldest SVM segment or
- *    the comparison point, plus the SVM segments that start less than the
- *    longest SVM segment's length before it; consecutive SVM segments then
- *    follow in O(1). An SVM segment that starts before `matched` (an SVM
+ *    segment for it walks from the nearest of the oldest SVM segment, the
+ *    comparison point and the SVM segment the previous such search found
+ *    (so a retransmitted run costs O(1) per segment), over the SVM segments
+ *    in between plus those that start less than the longest SVM segment's
+ *    length before it; consecutive SVM segments then follow in O(1). An
+ *    SVM segment that starts before `matched` (an SVM
  *    retransmit) visits the PVM segments that start before its end and are
  *    still waiting (normally none: done ones are popped).
  *  - colo_stream_acked(): O(segments that become done + PVM segments waiting
@@ -183,6 +186,8 @@ struct colo_seg_list {
 	 * head.
 	 */
 	struct colo_seg	*cur;
+	struct colo_seg	*hist;		/* SVM: where the last history search
+					 * ended (a hint only) */
 	u32		count;		/* segments queued */
 	u32		ndone;		/* of which done (pop_done returns them) */
 	u32		maxlen;		/* longest colo_seg_end() - seq added */
@@ -200,6 +205,12 @@ struct colo_stream {
 	bool				fin_matched;	/* both FINs at the same seq */
 	u32				fin_seq;	/* that seq, if fin_matched */
 	u32				matched_bytes;	/* since last read by the caller */
+	/*
+	 * PVM sequence numbers (bytes, FINs) let through uncompared because
+	 * they lie below the client's ACK (rule (a)), summed over segments,
+	 * since last read by the caller: for a release-reason counter.
+	 */
+	u32				acked_bytes;
 };
 
 enum colo_cmp_result {
