@@ -131,6 +131,38 @@ static struct arrival *schedule(struct bseg *p, u32 np, struct bseg *s,
 	return a;
 }
 
+/*
+ * After about @pct percent of the PVM's arrivals, a retransmit of the PVM
+ * segment @back segments earlier (compared data the client has not
+ * acknowledged yet: the engine compares it with the SVM history). The
+ * copies are in @extra (np entries).
+ */
+static struct arrival *retransmits(struct arrival *a, u32 *n,
+				   unsigned int pct, u32 back,
+				   struct bseg *extra)
+{
+	struct arrival *b;
+	u32 i, k = 0, e = 0, seed = 4711, pi = 0;
+
+	if (!pct)
+		return a;
+	b = xcalloc(*n * 2, sizeof(*b));
+	for (i = 0; i < *n; i++) {
+		b[k++] = a[i];
+		if (a[i].side != COLO_PVM)
+			continue;
+		seed = seed * 1103515245 + 12345;
+		if (pi++ > back && (seed >> 16) % 100 < pct) {
+			extra[e] = *(a[i].seg - back);
+			extra[e].seg.next = extra[e].seg.prev = NULL;
+			b[k++] = (struct arrival){ &extra[e++], COLO_PVM };
+		}
+	}
+	free(a);
+	*n = k;
+	return b;
+}
+
 /* Swap about @pct percent of each side's segments with their successor. */
 static void reorder(struct arrival *a, u32 n, unsigned int pct)
 {
@@ -160,11 +192,12 @@ static void row(const char *name, double bytes, double segs, double secs)
 }
 
 static void bench_stream(const char *name, u32 pmss, u32 smss,
-			 unsigned int ooo_pct, const struct colo_seg_ops *ops)
+			 unsigned int ooo_pct, unsigned int rtx_pct,
+			 const struct colo_seg_ops *ops)
 {
 	const u32 base = 0xffff0000u;	/* wraps during the run */
 	struct colo_stream st;
-	struct bseg *p, *s;
+	struct bseg *p, *s, *extra;
 	struct arrival *a;
 	u32 np, ns, n, i, k;
 	double t0, t, bytes = 0, segs = 0;
@@ -176,6 +209,8 @@ static void bench_stream(const char *name, u32 pmss, u32 smss,
 	s = cut(sbuf, base, smss, &ns);
 	a = schedule(p, np, s, ns, &n);
 	reorder(a, n, ooo_pct);
+	extra = xcalloc(np, sizeof(*extra));
+	a = retransmits(a, &n, rtx_pct, 20, extra);
 
 	wall0 = clock_s(CLOCK_MONOTONIC);
 	t0 = now();
@@ -215,6 +250,7 @@ static void bench_stream(const char *name, u32 pmss, u32 smss,
 	free(a);
 	free(p);
 	free(s);
+	free(extra);
 }
 
 static void bench_datagram(u32 len)
@@ -269,13 +305,15 @@ int main(void)
 	printf("compare engine, %u MiB stream per pass, COLO_CMP_CHUNK %d\n",
 	       STREAM_BYTES >> 20, COLO_CMP_CHUNK);
 	printf("%-34s %10s %10s %12s\n", "case", "MB/s", "ns/seg", "segments");
-	bench_stream("in-order 1448/1448", 1448, 1448, 0, &ops_inplace);
-	bench_stream("PVM 1448 / SVM 64KiB (GSO)", 1448, 65536, 0,
+	bench_stream("in-order 1448/1448", 1448, 1448, 0, 0, &ops_inplace);
+	bench_stream("PVM 1448 / SVM 64KiB (GSO)", 1448, 65536, 0, 0,
 		     &ops_inplace);
-	bench_stream("out-of-order 10% 1448/1448", 1448, 1448, 10,
+	bench_stream("out-of-order 10% 1448/1448", 1448, 1448, 10, 0,
 		     &ops_inplace);
-	bench_stream("small 100/100", 100, 100, 0, &ops_inplace);
-	bench_stream("in-order 1448/1448, copying data()", 1448, 1448, 0,
+	bench_stream("PVM retransmits 5% 1448/1448", 1448, 1448, 0, 5,
+		     &ops_inplace);
+	bench_stream("small 100/100", 100, 100, 0, 0, &ops_inplace);
+	bench_stream("in-order 1448/1448, copying data()", 1448, 1448, 0, 0,
 		     &ops_copy);
 	bench_datagram(1400);
 	printf("(CPU time; MB/s: stream bytes compared per second, 1 MB = 10^6 B;\n"
