@@ -23,13 +23,15 @@
  * Release rule. A PVM segment becomes done (releasable, colo_stream_pop_done)
  * only when EACH sequence number it occupies is
  *   (a) below the client's cumulative ACK (colo_stream_acked()): a TCP
- *       receiver discards data below what it has acknowledged (RFC 9293
- *       3.10.7.4: segments wholly before RCV.NXT are only acknowledged), so
+ *       receiver discards data below what it has acknowledged (RFC 9293's
+ *       acceptability test: a segment wholly before RCV.NXT is only
+ *       acknowledged, one that starts before it is trimmed to RCV.NXT), so
  *       the client cannot see those bytes whatever they are. The engine
  *       trusts the ACK as given: the caller passes only ACKs the client
  *       actually sent in this connection (conntrack's window tracking bounds
  *       them by what the PVM sent); a client that acknowledges bytes it never
- *       received may be sent PVM bytes below its own ACK unverified;
+ *       received may be sent PVM bytes below its own ACK unverified
+ *       (counted in acked_bytes);
  *   or (b) verified: this segment's own byte (or FIN) there was compared
  *       equal to an SVM segment's byte (or FIN) at the same sequence number,
  *       both queued in this stream at the time, since the last resync.
@@ -42,16 +44,20 @@
  * by the engine.
  *
  * Epochs. The engine has none: it compares any queued PVM segment with any
- * queued SVM segment. The caller keeps both lists to one epoch:
- *  - SVM segments of a discarded epoch must be removed (colo_stream_remove())
- *    before a PVM segment of the next epoch is added, i.e. at the cut
- *    (checkpoint begin) at the latest, and SVM output of the discarded state
- *    that arrives later must not be added;
- *  - at a completed checkpoint: remove and release the cut epoch's PVM
- *    segments, remove the discarded SVM segments, then call
- *    colo_stream_resync(st, PVM's next sequence number). resync forgets all
- *    verification done so far: PVM segments still queued (of the new epoch)
- *    are compared again from scratch against the SVM segments queued then.
+ * queued SVM segment. The caller keeps them apart: whenever an SVM segment
+ * is queued, every queued segment (both sides) belongs to one epoch. So:
+ *  - at the cut (checkpoint begin, when the guest stopped) remove every
+ *    queued SVM segment (colo_stream_remove()): the SVM's state is replaced;
+ *    SVM output of the discarded state that arrives later is never added;
+ *  - between the cut and the completed checkpoint add no SVM segment (hold
+ *    the new epoch's SVM output aside, or drop it: the SVM retransmits);
+ *    PVM segments of the cut epoch and of the next may be queued together
+ *    then, nothing compares them;
+ *  - at a completed checkpoint: remove (and send) the cut epoch's PVM
+ *    segments, then colo_stream_resync(st, the PVM's next sequence number,
+ *    FIN included). resync forgets all verification done so far: PVM
+ *    segments still queued (of the new epoch) are compared from scratch
+ *    against the SVM segments added from then on.
  *
  * Synchronisation. A new stream is unsynced: the SVM's sequence numbers are
  * not known to be in the PVM's space yet, so nothing is compared; both sides
@@ -100,19 +106,42 @@
  *    (O(1) for in-order arrival and for retransmits near either end). In-order
  *    arrival then costs O(1) list steps plus O(n). A PVM segment starting
  *    before `matched` is compared with the SVM history: finding the SVM
- *    segment for it walks from whichever is nearer, the oldest SVM segment or
- *    the comparison point, plus the SVM segments that start less than the
- *    longest SVM segment's length before it; consecutive SVM segments then
- *    follow in O(1). An SVM segment that starts before `matched` (an SVM
+ *    segment for it walks from the nearest of the oldest SVM segment, the
+ *    comparison point and the SVM segment the previous such search found
+ *    (so a retransmitted run costs O(1) per segment), over the SVM segments
+ *    in between plus those that start less than the longest SVM segment's
+ *    length before it; consecutive SVM segments then follow in O(1). An
+ *    SVM segment that starts before `matched` (an SVM
  *    retransmit) visits the PVM segments that start before its end and are
  *    still waiting (normally none: done ones are popped).
  *  - colo_stream_acked(): O(segments that become done + PVM segments waiting
- *    below the new ACK) plus what those compare.
+ *    below the new ACK + done segments not popped yet) plus what those
+ *    compare.
  *  - colo_stream_resync(): O(all queued segments + n).
  *  - colo_stream_pop_done(): O(1) when the first queued segment is done; it
  *    skips waiting segments before the first done one.
  *  Stack use is bounded (2 * COLO_CMP_CHUNK bytes of scratch); nothing
  *  recurses or allocates.
+ *  Memory (the caller's): PVM segments wait for the SVM (bounded by how far
+ *  the PVM runs ahead); SVM segments stay from their arrival until the
+ *  client's ACK passes them (about one send window).
+ *
+ * The caller's sequence, per direction of a TCP connection:
+ *  1. colo_stream_init() once;
+ *  2. each PVM or SVM segment with payload or FIN (a SYN's payload at ISN +
+ *     1): colo_stream_add(); pure ACKs, SYN and RST flags are the caller's;
+ *  3. whenever the client's cumulative ACK moves: colo_stream_acked();
+ *  4. once both SYNs (or SYN-ACKs) compared equal: colo_stream_resync(ISN +
+ *     1); a connection picked up without its SYN stays unsynced (held) until
+ *     the first completed checkpoint;
+ *  5. checkpoint: at the cut remove the SVM segments; at completion remove
+ *     the cut epoch's PVM segments, send them, resync at the PVM's next seq;
+ *  6. COLO_CMP_MISMATCH: ask for a checkpoint; keep adding PVM segments (they
+ *     wait), SVM segments may be dropped until the resync;
+ *  7. short of memory: colo_stream_pop_history(), or remove any SVM segment;
+ *  8. after every call above: colo_stream_pop_done() on both sides until
+ *     NULL (PVM: send, SVM: free), read and zero matched_bytes/acked_bytes;
+ *  9. teardown: colo_stream_remove() every segment still queued.
  */
 #ifndef _COLO_COMPARE_H
 #define _COLO_COMPARE_H
@@ -183,6 +212,8 @@ struct colo_seg_list {
 	 * head.
 	 */
 	struct colo_seg	*cur;
+	struct colo_seg	*hist;		/* SVM: where the last history search
+					 * ended (a hint only) */
 	u32		count;		/* segments queued */
 	u32		ndone;		/* of which done (pop_done returns them) */
 	u32		maxlen;		/* longest colo_seg_end() - seq added */
@@ -200,6 +231,12 @@ struct colo_stream {
 	bool				fin_matched;	/* both FINs at the same seq */
 	u32				fin_seq;	/* that seq, if fin_matched */
 	u32				matched_bytes;	/* since last read by the caller */
+	/*
+	 * PVM sequence numbers (bytes, FINs) let through uncompared because
+	 * they lie below the client's ACK (rule (a)), summed over segments,
+	 * since last read by the caller: for a release-reason counter.
+	 */
+	u32				acked_bytes;
 };
 
 enum colo_cmp_result {

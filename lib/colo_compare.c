@@ -97,6 +97,17 @@ static u32 colo_pvm_ok0(const struct colo_stream *st,
 	return seg->seq;
 }
 
+/* The client's ACK lets @seg's sequence numbers below it through. */
+static void colo_pvm_ack_ok(struct colo_stream *st, struct colo_seg *seg)
+{
+	u32 ok = colo_pvm_ok0(st, seg);
+
+	if (colo_seq_after(ok, seg->ok)) {
+		st->acked_bytes += ok - seg->ok;
+		colo_pvm_set_ok(st, seg, ok);
+	}
+}
+
 /*
  * Link @seg into @l in seq order, after any segment with the same seq.
  * Walks from whichever end is nearer in sequence space: in-order arrivals
@@ -145,6 +156,8 @@ static void colo_list_insert(struct colo_seg_list *l, struct colo_seg *seg,
 static void colo_list_unlink(struct colo_seg_list *l, struct colo_seg *seg,
 			     u32 m)
 {
+	if (l->hist == seg)
+		l->hist = seg->next ? seg->next : seg->prev;
 	if (l->cur == seg)
 		l->cur = colo_seg_complete(seg, m) && seg->next ? seg->next :
 								 seg->prev;
@@ -253,42 +266,61 @@ static int colo_seg_has(const struct colo_seg *seg, u32 x)
 }
 
 /*
+ * Search the SVM list around @start for a segment that has something at
+ * @x: forwards over the segments from @start that start at or before @x,
+ * then backwards, past those that start after @x, over those that start less
+ * than l->maxlen before it (nothing earlier can reach @x).
+ */
+static struct colo_seg *colo_svm_around(const struct colo_seg_list *l,
+					struct colo_seg *start, u32 x)
+{
+	struct colo_seg *seg;
+
+	for (seg = start; seg && !colo_seq_after(seg->seq, x); seg = seg->next)
+		if (colo_seg_has(seg, x))
+			return seg;
+	for (seg = start->prev; seg && colo_seq_after(seg->seq, x);
+	     seg = seg->prev)
+		;
+	for (; seg && colo_seq_after(seg->seq + l->maxlen, x); seg = seg->prev)
+		if (colo_seg_has(seg, x))
+			return seg;
+	return NULL;
+}
+
+/* How far @seg starts from @x in sequence space. */
+static u32 colo_seq_dist(const struct colo_seg *seg, u32 x)
+{
+	return colo_seq_before(x, seg->seq) ? seg->seq - x : x - seg->seq;
+}
+
+/*
  * Some SVM segment that has something (a byte or a FIN) at @x, or NULL: for
  * the comparison of PVM data before the comparison point with the history.
- * Tries @hint->next first (the segment after the one used last), then walks
- * from the nearer of the head and the cursor: forwards from the head over
- * the segments that start at or before @x, or from the cursor forwards over
- * those starting at or before @x and backwards over those that start less
- * than l->maxlen before @x.
+ * Tries @hint->next first (the segment after the one used last), then
+ * searches around the nearest (in sequence space) of the head, the walk's
+ * cursor and the segment the last search found (l->hist): a retransmitted
+ * run of segments finds each one's SVM data in O(1).
  */
 static struct colo_seg *colo_svm_find(struct colo_stream *st, u32 x,
 				      struct colo_seg *hint)
 {
 	struct colo_seg_list *l = &st->side[COLO_SVM];
-	struct colo_seg *seg, *cur;
+	struct colo_seg *start, *seg;
 
 	if (hint && hint->next && colo_seg_has(hint->next, x))
 		return hint->next;
 	if (!l->head || colo_seq_before(x, l->head->seq))
 		return NULL;
-	cur = l->cur ? l->cur : l->head;
-	if (cur == l->head ||
-	    x - l->head->seq <= (colo_seq_before(x, cur->seq) ?
-				 cur->seq - x : x - cur->seq)) {
-		for (seg = l->head; seg && !colo_seq_after(seg->seq, x);
-		     seg = seg->next)
-			if (colo_seg_has(seg, x))
-				return seg;
-		return NULL;
-	}
-	for (seg = cur; seg && !colo_seq_after(seg->seq, x); seg = seg->next)
-		if (colo_seg_has(seg, x))
-			return seg;
-	for (seg = cur->prev; seg && colo_seq_after(seg->seq + l->maxlen, x);
-	     seg = seg->prev)
-		if (colo_seg_has(seg, x))
-			return seg;
-	return NULL;
+	start = l->head;
+	if (l->cur && colo_seq_dist(l->cur, x) < colo_seq_dist(start, x))
+		start = l->cur;
+	if (l->hist && colo_seq_dist(l->hist, x) < colo_seq_dist(start, x))
+		start = l->hist;
+	seg = colo_svm_around(l, start, x);
+	if (seg)
+		l->hist = seg;
+	return seg;
 }
 
 /*
@@ -490,7 +522,7 @@ enum colo_cmp_result colo_stream_add(struct colo_stream *st,
 		/* occupies no sequence number: nothing to compare */
 		colo_seg_set_done(l, seg);
 	} else if (side == COLO_PVM) {
-		colo_pvm_set_ok(st, seg, colo_pvm_ok0(st, seg));
+		colo_pvm_ack_ok(st, seg);
 		if (st->synced && !seg->done && colo_seq_before(seg->ok, m))
 			colo_verify_hist(st, seg, m);
 	} else if (st->ack_valid && !colo_seq_after(end, st->ack)) {
@@ -522,7 +554,7 @@ enum colo_cmp_result colo_stream_acked(struct colo_stream *st, u32 ack)
 	     seg && colo_seq_before(seg->seq, ack); seg = seg->next) {
 		if (seg->done)
 			continue;
-		colo_pvm_set_ok(st, seg, colo_pvm_ok0(st, seg));
+		colo_pvm_ack_ok(st, seg);
 		if (st->synced && !seg->done &&
 		    colo_seq_before(seg->ok, st->matched))
 			colo_verify_hist(st, seg, st->matched);

@@ -1407,12 +1407,14 @@ static int t_retransmit_acked(void)
 	r = mk(COLO_PVM, base + 1000, 1000, 0, other);
 	TRY(add_want(r, COLO_CMP_PROGRESS));
 	CHECK(r->popped && !st.mismatched);
+	CHECK(st.acked_bytes == 1000);
 	/* straddling the ACK, different only below it: released */
 	memcpy(other, bufp + 3500, 1000);
 	other[100] ^= 1;
 	r = mk(COLO_PVM, base + 3500, 1000, 0, other);
 	TRY(add_want(r, COLO_CMP_PROGRESS));
 	CHECK(r->popped && !st.mismatched);
+	CHECK(st.acked_bytes == 1500);
 	/* different at/after the ACK: mismatch */
 	other[100] ^= 1;
 	other[500] ^= 1;
