@@ -278,6 +278,8 @@ static void pmy_stream_pop(struct pmy_conn *pc, struct pmy_ctx *ctx)
 	}
 	ctx->matched_bytes += pc->st.matched_bytes;
 	pc->st.matched_bytes = 0;
+	/* no counter for bytes let through below the client's ACK (yet) */
+	pc->st.acked_bytes = 0;
 }
 
 /*
