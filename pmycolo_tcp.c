@@ -627,12 +627,25 @@ void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		pmy_svm_acked(pc, pi->ack, ctx);
 	pmy_tcp_client_acked(pc, ctx);
 	if (fl & TCPHDR_SYN) {
-		if (pc->syn_done) {
+		if (!pc->syn_done) {
+			pmy_svm_queue(pc, p, &pc->svm_syn, PMY_K_SYN);
+			pmy_tcp_syn_match(pc, ctx);
+			return;
+		}
+		if ((!pi->len && !(fl & TCPHDR_FIN)) || !pc->isn_valid ||
+		    pc->mismatched) {
 			list_add_tail(&p->all, &ctx->free);	/* retransmit */
 			return;
 		}
-		pmy_svm_queue(pc, p, &pc->svm_syn, PMY_K_SYN);
-		pmy_tcp_syn_match(pc, ctx);
+		/* A SYN payload after the exchange (the PVM's SYN went out
+		 * uncompared, or this is a retransmit): stream bytes at the
+		 * PVM's ISN + 1, like the first one. */
+		p->seg.seq = pc->isn + 1;
+		p->seg.flags = (fl & TCPHDR_FIN) ? COLO_SEG_FIN : 0;
+		pmy_svm_queue(pc, p, NULL, PMY_K_STREAM);
+		pmy_tcp_result(pc, colo_stream_add(&pc->st, COLO_SVM, &p->seg),
+			       ctx);
+		pmy_svm_trim(pc, ctx);
 		return;
 	}
 	if (fl & TCPHDR_RST) {
