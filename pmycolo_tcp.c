@@ -347,23 +347,29 @@ void pmy_tcp_result(struct pmy_conn *pc, enum colo_cmp_result res,
  * learnt from its first packet). Bytes below it need no comparison (the
  * client discards them), SVM history below it can go.
  */
-static void pmy_tcp_client_acked(struct pmy_conn *pc, struct pmy_ctx *ctx)
+static bool pmy_tcp_client_ack(struct pmy_conn *pc, u32 *ack)
 {
 	const struct ip_ct_tcp_state *s;
 	struct nf_conn *ct;
 	bool valid;
-	u32 ack;
 
 	if (!pc->dir_valid)
-		return;
+		return false;
 	ct = pmy_tcp_ct(pc);
 	/* Nests inside conn->lock, like xt_SECCOLO; BHs are off here. */
 	spin_lock(&ct->lock);
 	s = &ct->proto.tcp.seen[!pc->dir];
 	valid = s->flags & IP_CT_TCP_FLAG_MAXACK_SET;
-	ack = s->td_maxack;
+	*ack = s->td_maxack;
 	spin_unlock(&ct->lock);
-	if (valid)
+	return valid;
+}
+
+static void pmy_tcp_client_acked(struct pmy_conn *pc, struct pmy_ctx *ctx)
+{
+	u32 ack;
+
+	if (pmy_tcp_client_ack(pc, &ack))
 		pmy_tcp_result(pc, colo_stream_acked(&pc->st, ack), ctx);
 }
 
@@ -682,8 +688,9 @@ void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 			     struct pmy_ctx *ctx)
 {
+	enum colo_cmp_result res = COLO_CMP_PROGRESS;
 	bool have = false;
-	u32 next = 0;
+	u32 next = 0, ack;
 
 	if (pc->pvm_next_valid && (s32)(pc->pvm_next_epoch - cut_epoch) <= 0) {
 		next = pc->pvm_next;
@@ -696,7 +703,10 @@ void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 		pc->syn_done = true;
 	if (pc->syn_done)
 		pmy_tcp_syn_release(pc, ctx);
-	pmy_tcp_client_acked(pc, ctx);
+	/* The stream may still be mismatched until the resync: the results
+	 * of these calls are not looked at, the resync's is. */
+	if (pmy_tcp_client_ack(pc, &ack))
+		res = colo_stream_acked(&pc->st, ack);
 	if (have && (pc->syn_done || !pc->isn_valid)) {
 		/*
 		 * The checkpoint copied the PVM's send queue: the SVM holds the
@@ -706,11 +716,11 @@ void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 		 * not caught; within an epoch the SVM history catches it).
 		 */
 		colo_stream_acked(&pc->st, next);
-		pmy_tcp_result(pc, colo_stream_resync(&pc->st, next), ctx);
-	} else if (pc->st.synced)
-		pmy_tcp_result(pc, colo_stream_resync(&pc->st, pc->st.matched),
-			       ctx);
-	pmy_tcp_try_rst(pc, ctx);
+		res = colo_stream_resync(&pc->st, next);
+	} else if (pc->st.synced) {
+		res = colo_stream_resync(&pc->st, pc->st.matched);
+	}
+	pmy_tcp_result(pc, res, ctx);
 }
 
 bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
