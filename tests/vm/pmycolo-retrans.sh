@@ -3,9 +3,10 @@
 # Retransmits and URG (issue 7, points 3 and 4).
 #  - A PVM "retransmit" with other bytes for a range it sent (and that was
 #    compared and released) before: the client's pure ACKs are dropped in
-#    its namespace, so the client's cumulative ACK (conntrack) stays below
-#    the range; the PVM then sends a raw segment over its greeting's range
-#    with other bytes. It must be compared with the SVM's retained bytes
+#    its namespace (DSACKs included), so the client's cumulative ACK
+#    (conntrack) stays below the range (bytes below it need no comparison:
+#    the client discards them); the PVM then sends a raw segment over its
+#    greeting's range with other bytes. It must be compared with the SVM's retained bytes
 #    (history): mismatch, held, never on the client's wire. On main anything
 #    before `matched` left uncompared. The guests' real retransmits of the
 #    greeting (same bytes) still go.
@@ -51,7 +52,7 @@ PY
 
 # 1. retransmit with other bytes
 topo_ipt "$TOPO_CL" -A OUTPUT -p tcp --dport 5031 --tcp-flags SYN,FIN,RST,PSH,ACK ACK \
-	-m length --length 40:60 -j DROP || { echo "FAIL: client rule"; exit 1; }
+	-m length --length 40:80 -j DROP || { echo "FAIL: client rule"; exit 1; }
 cap=$TOPO_DIR/cap
 : > "$cap"
 topo_bg "$TOPO_CL" /usr/bin/python3 "$UTIL" capture cl0 GUEST "$cap" > "$TOPO_DIR/cap.log" 2>&1
