@@ -40,7 +40,8 @@ topo_pvm /usr/bin/python3 "$UTIL" tfo-connect $TOPO_CL4 5003 "$pvm_data" --timeo
 p1=$!
 topo_svm /usr/bin/python3 "$UTIL" tfo-connect $TOPO_CL4 5003 "$svm_data" --timeout 60 > "$TOPO_DIR/svm.res" &
 p2=$!
-sleep 1.5
+check "the PVM sent its SYN" busywait 30000 grep -q '^seq' "$TOPO_DIR/isn"
+sleep 0.5
 check "the SYN's data did not reach the server before a checkpoint" test ! -s "$log"
 check "the primary holds the PVM's SYN" test "$(topo_stat "$TOPO_PN" $VM held)" -gt 0
 check "a checkpoint is requested" busywait 20000 eval "[ \$(topo_notices '$TOPO_PN') -gt 0 ]"
