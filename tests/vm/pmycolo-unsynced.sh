@@ -5,13 +5,11 @@
 # The guests send 1000-byte chunks every 150 ms; the SVM's chunk 1 differs.
 # The mismatch is answered with RESET instead of a checkpoint: the held
 # packets are dropped and the connection is met again mid-stream. On main its
-# next segment (new data, chunk k) synced the stream, matched the SVM's equal
-# chunk k and left; the PVM's retransmit of chunks 1..k-1 then lay before
-# `matched` and left uncompared: the client got the PVM's chunk 1, which the
-# SVM never produced, without any checkpoint. Now the first segment asks for
-# a checkpoint (reason unsynced) and nothing leaves before one; after it (and
-# the ones the namespace rig's unrestored SVM needs) the client has the PVM's
-# bytes exactly.
+# first segment then synced the stream (no notice for it; whatever the PVM
+# sent below that point later counted as compared); now it asks for a
+# checkpoint (reason unsynced) and is held: the client gets nothing more
+# before one. After it (and the ones the namespace rig's unrestored SVM
+# needs) the client has the PVM's bytes exactly.
 # timeout: 300
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
