@@ -7,7 +7,7 @@
 # packets are dropped and the connection is met again mid-stream. On main its
 # first segment then synced the stream (no notice for it; whatever the PVM
 # sent below that point later counted as compared); now it asks for a
-# checkpoint (reason unsynced) and is held: the client gets nothing more
+# checkpoint (reason unsynced) and is held: the client does not complete
 # before one. After it (and the ones the namespace rig's unrestored SVM
 # needs) the client has the PVM's bytes exactly.
 # timeout: 300
