@@ -84,7 +84,15 @@
  * longer decides what is released. PVM data before `matched` and at or
  * after the client's ACK is compared with the SVM history; if the history
  * has a hole there the segment waits (a retransmit by the SVM, the client's
- * ACK, or a checkpoint ends the wait).
+ * ACK, or a checkpoint ends the wait). PVM data after `matched` is compared
+ * in order by the walk at the comparison point: behind a hole in either
+ * stream it waits until that side fills it (its retransmit) or a checkpoint,
+ * as with the first engine. With an honest client the ACK never passes
+ * `matched` (everything the engine releases lies below one of the two, and
+ * a resync at the PVM's next sequence number passes all the caller
+ * released); a client ACK beyond it lets the PVM bytes below the ACK go, and
+ * the data after a hole that leaves in the PVM's stream waits for the next
+ * checkpoint (fail closed).
  *
  * Mismatch. On the first difference (a byte against a different byte, a FIN
  * against a byte, data()==NULL, or at the comparison point a side that has
