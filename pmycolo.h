@@ -51,7 +51,8 @@
  * kernel's defrag user ranges, so PVM and SVM fragments never mix. */
 #define PMY_DEFRAG_USER		0x434f4c4fU
 
-#define PMY_SYN_MASK		(TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST | TCPHDR_FIN)
+/* TCP options of a SYN kept for its comparison (at most 40 bytes). */
+#define PMY_SYN_OPT_MAX		40
 
 /* Source addresses of a VM's PVM remembered for the SVM-ahead path. */
 #define PMY_VM_ADDRS		8
@@ -69,8 +70,9 @@ enum pmy_kind {
 	PMY_K_RST,	/* TCP RST: on pc->pvm_rst */
 	PMY_K_DGRAM,	/* everything else: on pc->pvm_dgram / pc->svm_dgram */
 	PMY_K_GATED,	/* TCP, compared, waiting for the SVM's ACK: pc->pvm_gated */
-	PMY_K_HELD,	/* not compared, waits for a checkpoint (unsynced conn) or
-			 * for the failover sweep: on pc->pvm_all only */
+	PMY_K_CKPT,	/* TCP, never released by comparison: pc->pvm_ckpt */
+	PMY_K_HELD,	/* arrived during a failover before its conn drained:
+			 * on pc->pvm_all only, released by the drain */
 };
 
 /* What the parser found in a packet; offsets are from skb->data. */
@@ -97,10 +99,13 @@ struct pmy_pkt {
 	u64			tstamp;	/* PVM: CLOCK_REALTIME ns when held (epoch cut) */
 	u32			epoch;	/* PVM: vm->epoch when held, or moved by BEGIN */
 	u32			ack_before;	/* PVM: pc->pvm_ack before this packet */
+	u32			next_before;	/* PVM: pc->pvm_next before this packet */
 	bool			ack_before_valid;
+	bool			next_before_valid;
 	u32			payoff;
 	u32			thoff;	/* transport header */
 	u32			ack;	/* TCP: acknowledgement number */
+	u32			seq;	/* TCP: sequence number */
 	u8			kind;	/* enum pmy_kind */
 	u8			proto;
 	u8			tcpflags;
@@ -137,34 +142,44 @@ struct pmy_conn {
 	struct colo_stream	st;	/* TCP: the guest's output direction */
 	struct list_head	pvm_all;	/* held PVM packets, arrival order */
 	struct list_head	svm_all;	/* queued SVM packets, arrival order */
-	struct list_head	pvm_syn;
+	struct list_head	pvm_syn;	/* SYNs waiting for the SYN exchange */
 	struct list_head	pvm_rst;
 	struct list_head	pvm_dgram;
 	struct list_head	svm_dgram;
 	struct list_head	pvm_gated;	/* compared, ACK ahead of the SVM's */
+	struct list_head	pvm_ckpt;	/* held until a checkpoint (URG...) */
+	struct list_head	svm_syn;	/* SVM SYNs not compared yet */
+	struct list_head	svm_rst;	/* SVM RSTs not matched yet */
 	u32			pvm_held;
-	u32			svm_queued;
-	u32			isn;		/* PVM's SYN seq */
+	u32			svm_queued;	/* on svm_all (SYN, RST, stream) */
+	u32			isn;		/* PVM's first SYN's seq */
+	u32			isn_epoch;	/* epoch of that SYN */
 	u32			pvm_next;	/* one past the PVM's highest seq */
-	unsigned long		svm_syn_stamp;
-	unsigned long		svm_rst_stamp;
-	u32			svm_rst;	/* SVM RSTs not matched yet */
+	u32			pvm_next_epoch;	/* epoch of the last packet seen */
+	u32			pvm_next_old;	/* pvm_next before that epoch */
 	u32			svm_ack;	/* highest ACK the SVM sent */
 	u32			pvm_ack;	/* highest ACK the PVM sent */
-	u8			svm_syn;	/* flags of an unmatched SVM SYN, 0 if none */
+	/* The PVM's first SYN (or SYN-ACK) header, for the SYN comparison */
+	u32			syn_ack;
+	u32			syn_len;	/* its payload bytes */
+	u8			syn_flags;
+	u8			syn_optlen;
+	u8			syn_opt[PMY_SYN_OPT_MAX];	/* TSval zeroed */
+	u8			dir;		/* conntrack direction of PVM output */
+	bool			dir_valid;
+	bool			syn_seen;	/* syn_* above are valid */
 	bool			isn_valid;
 	bool			svm_ack_valid;
 	bool			pvm_ack_valid;
 	bool			pvm_next_valid;
+	bool			pvm_next_old_valid;
 	bool			syn_done;	/* SYN exchange compared (or released) */
 	bool			mismatched;	/* waiting for a checkpoint */
 	bool			dead;		/* reset/teardown: take nothing more */
 	/* queue side (pmycolo_queue.c, xt_PMYCOLO.c) */
 	bool			pvm_seen;	/* a PVM packet was held (else SVM-made) */
-	bool			unsynced;	/* first met mid-stream: hold for a checkpoint */
 	bool			failed_over;	/* drained by failover: pass straight */
 	bool			cut_ack_valid;
-	u32			unsynced_epoch;	/* epoch of its first held packet */
 	u32			cut_ack;	/* PVM's ACK as of the last BEGIN's cut */
 };
 
@@ -227,9 +242,6 @@ void pmy_ctx_finish(struct colo_conn *conn, struct pmy_ctx *ctx,
 		    enum colo_stat released_as);
 int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data);
 int pmy_conn_ckpt_done(struct colo_conn *conn, void *data);
-bool pmy_hold_unsynced(struct colo_vm *vm, struct pmy_conn *pc,
-		       struct pmy_pkt *p, const struct pmy_info *pi,
-		       struct pmy_ctx *ctx);
 void pmy_failover_drain(struct pmy_conn *pc, struct pmy_ctx *ctx);
 bool pmy_vm_addr(struct pmy_vm *pvm, const struct sk_buff *skb, u8 family,
 		 bool learn);
@@ -255,6 +267,10 @@ void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		 const struct pmy_info *pi, struct pmy_ctx *ctx);
 bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 		     u32 *svm_ack);
+void pmy_tcp_init(struct pmy_conn *pc);
+bool pmy_tcp_svm_history(const struct pmy_conn *pc, const struct pmy_pkt *p);
+void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
+			     struct pmy_ctx *ctx);
 
 /* pmycolo_svm.c */
 void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,

@@ -260,10 +260,6 @@ static void pmy_drop_svm_all(struct pmy_conn *pc, struct pmy_ctx *ctx,
 		list_add_tail(&p->all, &ctx->drop);
 		(*count)++;
 	}
-	if (pc->svm_syn || pc->svm_rst)
-		*count += !!pc->svm_syn + pc->svm_rst;
-	pc->svm_syn = 0;
-	pc->svm_rst = 0;
 }
 
 void pmy_dgram_match(struct pmy_conn *pc, struct pmy_ctx *ctx)
@@ -380,91 +376,6 @@ bool pmy_vm_addr(struct pmy_vm *pvm, const struct sk_buff *skb, u8 family,
 }
 
 /*
- * Hold a PVM packet of a connection whose compare state is unknown: the kernel
- * met it mid-stream (its first PVM packet is no SYN: the VM was registered
- * again, reset, or the conn was lost). Nothing of it can be compared until a
- * checkpoint gives the SVM the PVM's state: hold it whole and ask for one
- * (COLO_REASON_UNSYNCED). The DONE whose cut covers the first held packet
- * syncs the connection (pmy_conn_ckpt_done). @p is on pc->pvm_all already.
- * Returns false if the connection is synced (compare as usual).
- * conn->lock held.
- */
-bool pmy_hold_unsynced(struct colo_vm *vm, struct pmy_conn *pc,
-		       struct pmy_pkt *p, const struct pmy_info *pi,
-		       struct pmy_ctx *ctx)
-{
-	u32 end;
-
-	if (!pc->pvm_seen) {
-		pc->pvm_seen = true;
-		if (pi->proto == IPPROTO_TCP && !(pi->tcpflags & TCPHDR_SYN)) {
-			pc->unsynced = true;
-			pc->unsynced_epoch = p->epoch;
-		}
-	}
-	if (!pc->unsynced)
-		return false;
-
-	p->kind = PMY_K_HELD;
-	p->seg.seq = pi->seq;
-	/* what the TCP side learns from every PVM segment (the resync point
-	 * and the ACK gate of the checkpoint that syncs the conn) */
-	if ((pi->tcpflags & TCPHDR_ACK) &&
-	    (!pc->pvm_ack_valid || colo_seq_after(pi->ack, pc->pvm_ack))) {
-		pc->pvm_ack = pi->ack;
-		pc->pvm_ack_valid = true;
-	}
-	end = pi->seq + pi->len + !!(pi->tcpflags & TCPHDR_FIN);
-	if (!pc->pvm_next_valid || colo_seq_after(end, pc->pvm_next)) {
-		pc->pvm_next = end;
-		pc->pvm_next_valid = true;
-	}
-	if (ctx->reason == COLO_REASON_NONE) {
-		ctx->reason = COLO_REASON_UNSYNCED;
-		ctx->has_seq = true;
-		ctx->seq = pi->seq;
-	}
-	return true;
-}
-
-/*
- * The DONE of a cut that covers an unsynced connection's first packet: the
- * SVM has the PVM's state from then on. Feed what is still held (packets of
- * later epochs) to the TCP side in arrival order, as if they arrived now.
- * conn->lock held.
- */
-static void pmy_unsynced_done(struct pmy_conn *pc, u32 cut_epoch,
-			      struct pmy_ctx *ctx)
-{
-	struct pmy_pkt *p, *n;
-	LIST_HEAD(later);
-
-	if (!pc->unsynced || (s32)(pc->unsynced_epoch - cut_epoch) > 0)
-		return;
-	pc->unsynced = false;
-	list_for_each_entry_safe(p, n, &pc->pvm_all, all) {
-		if (p->kind != PMY_K_HELD)
-			continue;
-		list_move_tail(&p->all, &later);
-	}
-	list_for_each_entry_safe(p, n, &later, all) {
-		struct pmy_info pi = {
-			.thoff		= p->thoff,
-			.payoff		= p->payoff,
-			.len		= p->seg.len,
-			.seq		= p->seg.seq,
-			.ack		= p->ack,
-			.proto		= p->proto,
-			.tcpflags	= p->tcpflags,
-		};
-
-		list_move_tail(&p->all, &pc->pvm_all);
-		p->kind = PMY_K_DGRAM;
-		pmy_pvm_tcp(pc, p, &pi, true, ctx);
-	}
-}
-
-/*
  * CHECKPOINT_BEGIN, after the core cut the epoch. PVM side: packets that
  * reached us after the guest's stop time were sent after the state that is
  * being copied, so they belong to the new epoch whatever the BEGIN's delay
@@ -476,7 +387,7 @@ int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data)
 {
 	const struct pmy_sweep *sw = data;
 	struct pmy_conn *pc = colo_conn_priv(conn);
-	struct pmy_pkt *p, *moved = NULL, *first_held = NULL;
+	struct pmy_pkt *p, *moved = NULL;
 	struct pmy_ctx ctx;
 
 	pmy_ctx_init(&ctx);
@@ -488,18 +399,25 @@ int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data)
 			if (!moved)
 				moved = p;
 		}
-		if (p->kind == PMY_K_HELD && !first_held)
-			first_held = p;
+		if (p->kind == PMY_K_SYN && p == moved && pc->isn_valid &&
+		    p->seq == pc->isn)
+			pc->isn_epoch = sw->epoch;
 	}
 	if (moved) {
 		pc->cut_ack = moved->ack_before;
 		pc->cut_ack_valid = moved->ack_before_valid;
+		/*
+		 * What the checkpoint covers of the stream ends where it was
+		 * before the first moved packet (pmy_tcp_checkpoint_done
+		 * resyncs there): the moved ones belong to the new epoch.
+		 */
+		pc->pvm_next_old = moved->next_before;
+		pc->pvm_next_old_valid = moved->next_before_valid;
+		pc->pvm_next_epoch = sw->epoch;
 	} else {
 		pc->cut_ack = pc->pvm_ack;
 		pc->cut_ack_valid = pc->pvm_ack_valid;
 	}
-	if (pc->unsynced && first_held)
-		pc->unsynced_epoch = first_held->epoch;
 	pmy_drop_svm_all(pc, &ctx, true);
 	spin_unlock_bh(&conn->lock);
 
@@ -538,16 +456,7 @@ int pmy_conn_ckpt_done(struct colo_conn *conn, void *data)
 		pmy_svm_acked(pc, pc->cut_ack, &ctx);
 		pc->cut_ack_valid = false;
 	}
-	pmy_unsynced_done(pc, sw->cut_epoch, &ctx);
-	if (pc->st.side[COLO_PVM].head) {
-		pmy_tcp_result(pc, colo_stream_resync(&pc->st,
-				pc->st.side[COLO_PVM].head->seq), &ctx);
-	} else {
-		colo_stream_init(&pc->st, &pmy_seg_ops);
-		if (pc->pvm_next_valid && (pc->syn_done || !pc->isn_valid))
-			colo_stream_resync(&pc->st, pc->pvm_next);
-	}
-	pmy_tcp_try_rst(pc, &ctx);
+	pmy_tcp_checkpoint_done(pc, sw->cut_epoch, &ctx);
 	spin_unlock_bh(&conn->lock);
 
 	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_CHECKPOINT);
@@ -682,14 +591,14 @@ static int pmy_conn_age(struct colo_conn *conn, void *data)
 		pmy_age_one(a, p->stamp, &pvm);
 		break;
 	}
-	if (!list_empty(&pc->svm_all)) {
-		p = list_first_entry(&pc->svm_all, struct pmy_pkt, all);
+	/* SVM TCP history (compared, kept for PVM retransmits) waits for
+	 * nothing: it does not age. */
+	list_for_each_entry(p, &pc->svm_all, all) {
+		if (pmy_tcp_svm_history(pc, p))
+			continue;
 		pmy_age_one(a, p->stamp, &svm);
+		break;
 	}
-	if (pc->svm_syn)
-		pmy_age_one(a, pc->svm_syn_stamp, &svm);
-	if (pc->svm_rst)
-		pmy_age_one(a, pc->svm_rst_stamp, &svm);
 	if ((pvm || svm) && !a->conn) {
 		colo_conn_hold(conn);
 		a->conn = conn;

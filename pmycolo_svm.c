@@ -47,10 +47,6 @@ static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
 		 * "Epochs" in nf_conntrack_colo.h) */
 		list_add_tail(&p->all, &ctx.drop);
 		ctx.svm_stale++;
-	} else if (pc->unsynced) {
-		/* nothing of this conn is compared before its checkpoint */
-		list_add_tail(&p->all, &ctx.drop);
-		ctx.svm_dropped++;
 	} else if (pc->svm_queued >= limit) {
 		list_add_tail(&p->all, &ctx.drop);
 		ctx.svm_dropped++;

@@ -19,18 +19,20 @@
  * (both guests have the same addresses, and SECCOLO moved the SVM's sequence
  * numbers into the PVM's space) and feeds the compare engine.
  *
- * Comparison: TCP as byte streams (include/colo_compare.h); SYN/SYN-ACK by
- * flags (the ISNs differ); RST held until the SVM also sent one; pure ACKs
- * pass at once. The ACK gate, which every TCP segment passes on its way out:
- * a segment never acknowledges client data the SVM has not acknowledged (its
+ * Comparison: TCP as byte streams (include/colo_compare.h), SYN payload
+ * included; SYN/SYN-ACK headers but for seq and TSval (the ISNs differ); RST
+ * held until the SVM sent the same one; pure ACKs pass at once (pmycolo_tcp.c
+ * and the README's table say what is compared). The ACK gate, which every
+ * TCP segment passes on its way out: a segment never acknowledges client data the SVM has not acknowledged (its
  * ACK number is lowered to the SVM's; held while the SVM has acked nothing).
  * UDP, ICMP, ICMPv6 and other protocols per datagram, FIFO.
  *
  * Fail closed: a packet that cannot be compared is dropped and counted, never
  * passed (pmy_tg: untracked/INVALID, VM not registered or not attached; only
  * ICMPv6 neighbour discovery/MLD pass untracked). A TCP connection met
- * mid-stream is held whole until a checkpoint (pmy_hold_unsynced). Epochs and
- * their cut by the guest's stop time: pmycolo_queue.c (pmy_conn_ckpt_begin).
+ * mid-stream waits for a checkpoint (pmycolo_tcp.c, COLO_REASON_UNSYNCED).
+ * Epochs and their cut by the guest's stop time: pmycolo_queue.c
+ * (pmy_conn_ckpt_begin).
  *
  * Locking: conn->lock (from the core) protects everything in struct pmy_conn.
  * Released packets are collected on a local list and re-injected after the
@@ -152,12 +154,13 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 	p->tstamp = ktime_get_real_ns();
 	p->ack_before = pc->pvm_ack;
 	p->ack_before_valid = pc->pvm_ack_valid;
+	p->next_before = pc->pvm_next;
+	p->next_before_valid = pc->pvm_next_valid;
 	list_add_tail(&p->all, &pc->pvm_all);
 	pc->pvm_held++;
 	held = atomic_inc_return(&pvm->held);
-	if (pmy_hold_unsynced(vm, pc, p, pi, &ctx)) {
-		/* held whole until a checkpoint */
-	} else if (pi->proto == IPPROTO_TCP) {
+	pc->pvm_seen = true;
+	if (pi->proto == IPPROTO_TCP) {
 		pmy_pvm_tcp(pc, p, pi, confirmed, &ctx);
 	} else {
 		list_add_tail(&p->q, &pc->pvm_dgram);
@@ -462,6 +465,7 @@ static int pmy_conn_init(struct colo_conn *conn)
 	INIT_LIST_HEAD(&pc->pvm_dgram);
 	INIT_LIST_HEAD(&pc->svm_dgram);
 	INIT_LIST_HEAD(&pc->pvm_gated);
+	pmy_tcp_init(pc);
 	return 0;
 }
 
@@ -492,7 +496,7 @@ static int pmy_fill_conn(struct colo_conn *conn, struct sk_buff *msg)
 
 	spin_lock_bh(&conn->lock);
 	held = pc->pvm_held;
-	queued = pc->svm_queued + !!pc->svm_syn + pc->svm_rst;
+	queued = pc->svm_queued;
 	matched = pc->st.matched;
 	synced = pc->st.synced;
 	spin_unlock_bh(&conn->lock);

@@ -9,13 +9,21 @@
  *
  * Locking: none here; the caller serialises all calls on one stream.
  *
- * Each side keeps its segments in a doubly linked list sorted by seq. The
- * comparison walks both lists from the head in step: at sequence number m it
- * asks each side what it has there (colo_seg_at()), compares the overlap of
- * the two segments found in chunks of COLO_CMP_CHUNK bytes, moves m on and
- * asks again, starting from the segments just used. Segments wholly before
- * `matched` are done; callers pop them after each add, so the heads stay
- * short and a lookup touches one or two segments.
+ * Each side keeps its segments in a doubly linked list sorted by seq. Two
+ * mechanisms compare:
+ *  - the walk at the comparison point (colo_stream_walk()) moves `matched`:
+ *    at sequence number m it asks each side what it has there
+ *    (colo_seg_at()), compares the overlap of the two segments found in
+ *    chunks of COLO_CMP_CHUNK bytes, moves m on and asks again, starting
+ *    from the segments just used. Each list's `cur` remembers where the walk
+ *    stands (everything before it ends at or before `matched`), so the SVM
+ *    history behind it costs nothing. The PVM copy the walk used has its
+ *    own bytes verified (seg->ok moves with m);
+ *  - every other PVM copy, and every PVM byte before `matched`, is compared
+ *    on its own with whatever SVM segment has that sequence number
+ *    (colo_verify_hist(), colo_svm_find()).
+ * A PVM segment is done when its ok reaches its end; an SVM segment when the
+ * client's ACK passes its end.
  */
 #ifdef __KERNEL__
 #include <linux/export.h>
@@ -27,7 +35,7 @@
 #include "colo_compare.h"
 
 /*
- * Bytes one call compares at most. Only reachable if more than 2^32 bytes are
+ * Bytes one walk compares at most. Only reachable if more than 2^32 bytes are
  * queued on both sides at once, when the sequence space wraps onto itself and
  * the walk would never end; real streams stop long before.
  */
@@ -44,10 +52,21 @@ static u32 colo_min(u32 a, u32 b)
 	return a < b ? a : b;
 }
 
-/* Segment @seg occupies nothing at or after @matched any more. */
-static bool colo_seg_complete(const struct colo_seg *seg, u32 matched)
+/* The earlier of two sequence numbers. */
+static u32 colo_seq_min(u32 a, u32 b)
 {
-	return !colo_seq_after(colo_seg_end(seg), matched);
+	return colo_seq_before(a, b) ? a : b;
+}
+
+static u32 colo_seg_data_end(const struct colo_seg *seg)
+{
+	return seg->seq + seg->len;
+}
+
+/* Segment @seg occupies nothing at or after @m. */
+static bool colo_seg_complete(const struct colo_seg *seg, u32 m)
+{
+	return !colo_seq_after(colo_seg_end(seg), m);
 }
 
 static void colo_seg_set_done(struct colo_seg_list *l, struct colo_seg *seg)
@@ -58,14 +77,48 @@ static void colo_seg_set_done(struct colo_seg_list *l, struct colo_seg *seg)
 	}
 }
 
+/* PVM: [seq, @ok) is fine now; done once that is all of it. */
+static void colo_pvm_set_ok(struct colo_stream *st, struct colo_seg *seg,
+			    u32 ok)
+{
+	if (!colo_seq_after(ok, seg->ok))
+		return;
+	seg->ok = ok;
+	if (ok == colo_seg_end(seg))
+		colo_seg_set_done(&st->side[COLO_PVM], seg);
+}
+
+/* Where a PVM segment's `ok` starts: its seq, or the client's ACK in it. */
+static u32 colo_pvm_ok0(const struct colo_stream *st,
+			const struct colo_seg *seg)
+{
+	if (st->ack_valid && colo_seq_after(st->ack, seg->seq))
+		return colo_seq_min(st->ack, colo_seg_end(seg));
+	return seg->seq;
+}
+
+/* The client's ACK lets @seg's sequence numbers below it through. */
+static void colo_pvm_ack_ok(struct colo_stream *st, struct colo_seg *seg)
+{
+	u32 ok = colo_pvm_ok0(st, seg);
+
+	if (colo_seq_after(ok, seg->ok)) {
+		st->acked_bytes += ok - seg->ok;
+		colo_pvm_set_ok(st, seg, ok);
+	}
+}
+
 /*
  * Link @seg into @l in seq order, after any segment with the same seq.
  * Walks from whichever end is nearer in sequence space: in-order arrivals
- * (the common case) and old retransmits both cost O(1) list steps.
+ * (the common case) and old retransmits both cost O(1) list steps. Keeps
+ * l->cur valid for the comparison point @m.
  */
-static void colo_list_insert(struct colo_seg_list *l, struct colo_seg *seg)
+static void colo_list_insert(struct colo_seg_list *l, struct colo_seg *seg,
+			     u32 m)
 {
 	struct colo_seg *pos;	/* link after this one; NULL: at the head */
+	u32 len = colo_seg_end(seg) - seg->seq;
 
 	if (!l->tail || !colo_seq_before(seg->seq, l->tail->seq)) {
 		pos = l->tail;
@@ -92,10 +145,22 @@ static void colo_list_insert(struct colo_seg_list *l, struct colo_seg *seg)
 	else
 		l->head = seg;
 	l->count++;
+	if (len > l->maxlen)
+		l->maxlen = len;
+	/* Linked before the cursor and reaching past m: the walk needs it. */
+	if (l->cur && colo_seq_before(seg->seq, l->cur->seq) &&
+	    !colo_seg_complete(seg, m))
+		l->cur = seg;
 }
 
-static void colo_list_unlink(struct colo_seg_list *l, struct colo_seg *seg)
+static void colo_list_unlink(struct colo_seg_list *l, struct colo_seg *seg,
+			     u32 m)
 {
+	if (l->hist == seg)
+		l->hist = seg->next ? seg->next : seg->prev;
+	if (l->cur == seg)
+		l->cur = colo_seg_complete(seg, m) && seg->next ? seg->next :
+								 seg->prev;
 	if (seg->prev)
 		seg->prev->next = seg->next;
 	else
@@ -112,48 +177,36 @@ static void colo_list_unlink(struct colo_seg_list *l, struct colo_seg *seg)
 }
 
 /*
- * Mark done every segment of @l that @matched has passed. Only segments that
- * start at or before @matched can be complete, and the list is sorted by seq,
- * so the walk stops at the first one starting after it.
+ * What the side whose list continues at @from (NULL: nothing) has at
+ * sequence number @m, for the walk at the comparison point: every segment
+ * before @from ends at or before @m. Visits the segments from @from that
+ * start at or before @m. *@next is set to where the next lookup (for a
+ * larger m) may start: the first visited segment that reaches past @m, else
+ * the last one visited, else @from.
  */
-static bool colo_list_mark_done(struct colo_seg_list *l, u32 matched)
+static void colo_seg_at(struct colo_seg *from, u32 m, struct colo_at *at,
+			struct colo_seg **next)
 {
-	struct colo_seg *seg;
-	bool any = false;
-
-	for (seg = l->head; seg && !colo_seq_after(seg->seq, matched);
-	     seg = seg->next) {
-		if (!seg->done && colo_seg_complete(seg, matched)) {
-			colo_seg_set_done(l, seg);
-			any = true;
-		}
-	}
-	return any;
-}
-
-/*
- * What the side whose list continues at @from has at sequence number @m.
- * @from must not be past any segment that could hold @m: the head, or a
- * segment found by an earlier call for a smaller @m (a segment before it in
- * the list starts no later, so if it reached @m it would have been found
- * instead). Visits the segments from @from that start at or before @m.
- */
-static void colo_seg_at(struct colo_seg *from, u32 m, struct colo_at *at)
-{
-	struct colo_seg *seg;
+	struct colo_seg *seg, *last = NULL, *reach = NULL;
 	u32 data_end;
 
 	at->data = NULL;
 	at->fin = false;
 	for (seg = from; seg && !colo_seq_after(seg->seq, m); seg = seg->next) {
-		data_end = seg->seq + seg->len;
+		last = seg;
+		data_end = colo_seg_data_end(seg);
 		if (colo_seq_after(data_end, m)) {
 			if (!at->data)
 				at->data = seg;
 		} else if (data_end == m && (seg->flags & COLO_SEG_FIN)) {
 			at->fin = true;
+		} else {
+			continue;
 		}
+		if (!reach)
+			reach = seg;
 	}
+	*next = reach ? reach : last ? last : from;
 }
 
 /* Offset of the first byte that differs in @a and @b; @n if none does. */
@@ -170,31 +223,186 @@ static u32 colo_first_diff(const u8 *a, const u8 *b, u32 n)
 
 static void colo_stream_set_mismatch(struct colo_stream *st, u32 seq)
 {
+	if (st->mismatched)
+		return;		/* keep the first one */
 	st->mismatched = true;
 	st->mismatch_seq = seq;
 }
 
 /*
- * Compare both sides from st->matched as far as both have contiguous data.
- * Advances matched and matched_bytes, marks what became done, records a
- * mismatch. Returns true if anything was compared equal or became done.
+ * Compare @n bytes of @p and @s from sequence number @m. Returns how many
+ * compared equal (n if all did); data() failing counts as a difference at
+ * the start of that chunk.
  */
-static bool colo_stream_compare(struct colo_stream *st)
+static u32 colo_cmp_run(const struct colo_seg_ops *ops, struct colo_seg *p,
+			struct colo_seg *s, u32 m, u32 n)
 {
 	u8 scratch[COLO_SIDES][COLO_CMP_CHUNK];
-	const struct colo_seg_ops *ops = st->ops;
-	struct colo_seg *p = st->side[COLO_PVM].head;
-	struct colo_seg *s = st->side[COLO_SVM].head;
-	u32 budget = COLO_CMP_BUDGET;
-	u32 m = st->matched, start = m;
-	u32 bytes = 0, n, chunk, diff;
+	u32 done = 0, chunk, diff;
 	const void *pd, *sd;
-	struct colo_at pa, sa;
-	bool progress;
 
-	while (budget) {
-		colo_seg_at(p, m, &pa);
-		colo_seg_at(s, m, &sa);
+	while (done < n) {
+		chunk = colo_min(n - done, COLO_CMP_CHUNK);
+		pd = ops->data(p, m + done - p->seq, chunk, scratch[COLO_PVM]);
+		sd = ops->data(s, m + done - s->seq, chunk, scratch[COLO_SVM]);
+		diff = (pd && sd) ? colo_first_diff(pd, sd, chunk) : 0;
+		done += diff;
+		if (diff < chunk)
+			break;
+	}
+	return done;
+}
+
+/* What @seg has at @x: 1 a payload byte, 2 its FIN, 0 nothing. */
+static int colo_seg_has(const struct colo_seg *seg, u32 x)
+{
+	u32 data_end = colo_seg_data_end(seg);
+
+	if (colo_seq_before(x, seg->seq))
+		return 0;
+	if (colo_seq_before(x, data_end))
+		return 1;
+	return x == data_end && (seg->flags & COLO_SEG_FIN) ? 2 : 0;
+}
+
+/*
+ * Search the SVM list around @start for a segment that has something at
+ * @x: forwards over the segments from @start that start at or before @x,
+ * then backwards, past those that start after @x, over those that start less
+ * than l->maxlen before it (nothing earlier can reach @x).
+ */
+static struct colo_seg *colo_svm_around(const struct colo_seg_list *l,
+					struct colo_seg *start, u32 x)
+{
+	struct colo_seg *seg;
+
+	for (seg = start; seg && !colo_seq_after(seg->seq, x); seg = seg->next)
+		if (colo_seg_has(seg, x))
+			return seg;
+	for (seg = start->prev; seg && colo_seq_after(seg->seq, x);
+	     seg = seg->prev)
+		;
+	for (; seg && colo_seq_after(seg->seq + l->maxlen, x); seg = seg->prev)
+		if (colo_seg_has(seg, x))
+			return seg;
+	return NULL;
+}
+
+/* How far @seg starts from @x in sequence space. */
+static u32 colo_seq_dist(const struct colo_seg *seg, u32 x)
+{
+	return colo_seq_before(x, seg->seq) ? seg->seq - x : x - seg->seq;
+}
+
+/*
+ * Some SVM segment that has something (a byte or a FIN) at @x, or NULL: for
+ * the comparison of PVM data before the comparison point with the history.
+ * Tries @hint->next first (the segment after the one used last), then
+ * searches around the nearest (in sequence space) of the head, the walk's
+ * cursor and the segment the last search found (l->hist): a retransmitted
+ * run of segments finds each one's SVM data in O(1).
+ */
+static struct colo_seg *colo_svm_find(struct colo_stream *st, u32 x,
+				      struct colo_seg *hint)
+{
+	struct colo_seg_list *l = &st->side[COLO_SVM];
+	struct colo_seg *start, *seg;
+
+	if (hint && hint->next && colo_seg_has(hint->next, x))
+		return hint->next;
+	if (!l->head || colo_seq_before(x, l->head->seq))
+		return NULL;
+	start = l->head;
+	if (l->cur && colo_seq_dist(l->cur, x) < colo_seq_dist(start, x))
+		start = l->cur;
+	if (l->hist && colo_seq_dist(l->hist, x) < colo_seq_dist(start, x))
+		start = l->hist;
+	seg = colo_svm_around(l, start, x);
+	if (seg)
+		l->hist = seg;
+	return seg;
+}
+
+/*
+ * Compare PVM segment @p from p->ok up to @limit (not past its end) with the
+ * SVM segments queued, whichever copy has the bytes: the history behind the
+ * comparison point. Stops at a hole in the SVM data (p waits) or at a
+ * difference (mismatch). The caller makes sure the stream is synced.
+ */
+static void colo_verify_hist(struct colo_stream *st, struct colo_seg *p,
+			     u32 limit)
+{
+	u32 end = colo_seq_min(colo_seg_end(p), limit);
+	u32 x, n, eq, p_data_end = colo_seg_data_end(p);
+	struct colo_seg *s = NULL;
+	int pk, sk;
+
+	while (colo_seq_before(p->ok, end)) {
+		x = p->ok;
+		s = colo_svm_find(st, x, s);
+		if (!s)
+			return;		/* a hole: wait */
+		sk = colo_seg_has(s, x);
+		pk = colo_seq_before(x, p_data_end) ? 1 : 2;
+		if (pk != sk) {		/* a FIN against a byte */
+			colo_stream_set_mismatch(st, x);
+			return;
+		}
+		if (pk == 2) {
+			colo_pvm_set_ok(st, p, x + 1);
+			continue;
+		}
+		n = colo_min(colo_min(p_data_end - x, colo_seg_data_end(s) - x),
+			     end - x);
+		eq = colo_cmp_run(st->ops, p, s, x, n);
+		colo_pvm_set_ok(st, p, x + eq);
+		if (eq < n) {
+			colo_stream_set_mismatch(st, x + eq);
+			return;
+		}
+	}
+}
+
+/*
+ * PVM segments with a FIN at @m that were fine up to it: the SVM's FIN at @m
+ * verifies theirs. @from as for colo_seg_at().
+ */
+static void colo_pvm_fin_ok(struct colo_stream *st, struct colo_seg *from,
+			    u32 m)
+{
+	struct colo_seg *seg;
+
+	for (seg = from; seg && !colo_seq_after(seg->seq, m); seg = seg->next)
+		if (seg->ok == m && colo_seg_has(seg, m) == 2)
+			colo_pvm_set_ok(st, seg, m + 1);
+}
+
+/*
+ * The walk at the comparison point: compare both sides from st->matched as
+ * far as both have contiguous data, first copy against first copy (the PVM
+ * copy used gets its bytes verified if it was fine up to there), then verify
+ * the other PVM segments over the stretch just compared against the SVM
+ * data. Advances matched and matched_bytes, records a mismatch.
+ */
+static void colo_stream_walk(struct colo_stream *st)
+{
+	struct colo_seg *pfrom = st->side[COLO_PVM].cur;
+	struct colo_seg *sfrom = st->side[COLO_SVM].cur;
+	struct colo_seg *p, *s, *start;
+	u32 budget = COLO_CMP_BUDGET;
+	u32 m = st->matched, m0 = m;
+	u32 bytes = 0, n, eq;
+	struct colo_at pa, sa;
+	bool pok;
+
+	if (!pfrom)
+		pfrom = st->side[COLO_PVM].head;
+	if (!sfrom)
+		sfrom = st->side[COLO_SVM].head;
+	start = pfrom;
+	while (budget && !st->mismatched) {
+		colo_seg_at(pfrom, m, &pa, &pfrom);
+		colo_seg_at(sfrom, m, &sa, &sfrom);
 
 		/* A side saying both "byte" and "FIN" here contradicts itself. */
 		if ((pa.data && pa.fin) || (sa.data && sa.fin)) {
@@ -209,6 +417,7 @@ static bool colo_stream_compare(struct colo_stream *st)
 				colo_stream_set_mismatch(st, m);
 				break;
 			}
+			colo_pvm_fin_ok(st, pfrom, m);
 			st->fin_matched = true;
 			st->fin_seq = m;
 			m++;
@@ -218,32 +427,34 @@ static bool colo_stream_compare(struct colo_stream *st)
 
 		p = pa.data;
 		s = sa.data;
-		n = colo_min(p->seq + p->len - m, s->seq + s->len - m);
+		pok = !colo_seq_before(p->ok, m);
+		n = colo_min(colo_seg_data_end(p) - m, colo_seg_data_end(s) - m);
 		n = colo_min(n, budget);
 		budget -= n;
-		while (n) {
-			chunk = colo_min(n, COLO_CMP_CHUNK);
-			pd = ops->data(p, m - p->seq, chunk, scratch[COLO_PVM]);
-			sd = ops->data(s, m - s->seq, chunk, scratch[COLO_SVM]);
-			diff = (pd && sd) ? colo_first_diff(pd, sd, chunk) : 0;
-			m += diff;
-			bytes += diff;
-			if (diff < chunk) {
-				colo_stream_set_mismatch(st, m);
-				goto out;
-			}
-			n -= chunk;
-		}
+		eq = colo_cmp_run(st->ops, p, s, m, n);
+		if (pok)
+			colo_pvm_set_ok(st, p, m + eq);
+		m += eq;
+		bytes += eq;
+		if (eq < n)
+			colo_stream_set_mismatch(st, m);
 	}
-out:
-	progress = m != start;
+	st->side[COLO_PVM].cur = pfrom;
+	st->side[COLO_SVM].cur = sfrom;
 	st->matched = m;
 	st->matched_bytes += bytes;
-	if (colo_list_mark_done(&st->side[COLO_PVM], m))
-		progress = true;
-	if (colo_list_mark_done(&st->side[COLO_SVM], m))
-		progress = true;
-	return progress;
+	if (m == m0)
+		return;
+	/* Other PVM copies over [m0, m): compare them with the SVM too. */
+	for (p = start; p && colo_seq_before(p->seq, m); p = p->next)
+		if (!p->done && colo_seq_before(p->ok, m) &&
+		    !colo_seq_before(p->ok, m0))
+			colo_verify_hist(st, p, m);
+}
+
+static u32 colo_stream_ndone(const struct colo_stream *st)
+{
+	return st->side[COLO_PVM].ndone + st->side[COLO_SVM].ndone;
 }
 
 static enum colo_cmp_result colo_stream_result(const struct colo_stream *st,
@@ -262,39 +473,97 @@ void colo_stream_init(struct colo_stream *st, const struct colo_seg_ops *ops)
 
 enum colo_cmp_result colo_stream_resync(struct colo_stream *st, u32 seq)
 {
+	struct colo_seg_list *l = &st->side[COLO_PVM];
+	struct colo_seg *seg;
+	u32 nd, m;
+
 	if (st->fin_matched && !colo_seq_before(st->fin_seq, seq))
 		st->fin_matched = false;
 	st->matched = seq;
 	st->synced = true;
 	st->mismatched = false;
 	st->mismatch_seq = 0;
-	return colo_stream_result(st, colo_stream_compare(st));
+	st->side[COLO_PVM].cur = NULL;
+	st->side[COLO_SVM].cur = NULL;
+	/* Forget what was verified against what was queued before. */
+	for (seg = l->head; seg; seg = seg->next) {
+		if (seg->done) {
+			seg->done = 0;
+			l->ndone--;
+		}
+		seg->ok = seg->seq;
+		colo_pvm_set_ok(st, seg, colo_pvm_ok0(st, seg));
+		if (seg->ok == colo_seg_end(seg))	/* occupies nothing */
+			colo_seg_set_done(l, seg);
+	}
+	nd = colo_stream_ndone(st);
+	colo_stream_walk(st);
+	m = st->matched;
+	for (seg = l->head; seg; seg = seg->next)
+		if (!seg->done && colo_seq_before(seg->ok, m))
+			colo_verify_hist(st, seg, m);
+	return colo_stream_result(st, m != seq || colo_stream_ndone(st) != nd);
 }
 
 enum colo_cmp_result colo_stream_add(struct colo_stream *st,
 				     enum colo_side side, struct colo_seg *seg)
 {
 	struct colo_seg_list *l = &st->side[side];
-	bool progress = false;
+	u32 nd = colo_stream_ndone(st), m = st->matched, end;
+	struct colo_seg *p;
 
 	seg->side = side;
 	seg->done = 0;
-	colo_list_insert(l, seg);
+	seg->ok = seg->seq;
+	colo_list_insert(l, seg, m);
+	end = colo_seg_end(seg);
 
-	if (!st->synced) {
-		if (side != COLO_PVM)
-			return COLO_CMP_PENDING;
-		return colo_stream_resync(st, seg->seq);
-	}
-
-	/* Wholly before matched: a retransmit of compared data. */
-	if (colo_seg_complete(seg, st->matched)) {
+	if (end == seg->seq) {
+		/* occupies no sequence number: nothing to compare */
 		colo_seg_set_done(l, seg);
-		return colo_stream_result(st, true);
+	} else if (side == COLO_PVM) {
+		colo_pvm_ack_ok(st, seg);
+		if (st->synced && !seg->done && colo_seq_before(seg->ok, m))
+			colo_verify_hist(st, seg, m);
+	} else if (st->ack_valid && !colo_seq_after(end, st->ack)) {
+		colo_seg_set_done(l, seg);	/* the client has all of it */
+	} else if (st->synced && colo_seq_before(seg->seq, m)) {
+		/* An SVM retransmit into the history: PVM data waiting there. */
+		for (p = st->side[COLO_PVM].head; p && colo_seq_before(p->seq, end);
+		     p = p->next)
+			if (!p->done && colo_seq_before(p->ok, m) &&
+			    colo_seg_has(seg, p->ok))
+				colo_verify_hist(st, p, m);
 	}
-	if (!st->mismatched)
-		progress = colo_stream_compare(st);
-	return colo_stream_result(st, progress);
+	if (st->synced && !seg->done)
+		colo_stream_walk(st);
+	return colo_stream_result(st, st->matched != m ||
+				      colo_stream_ndone(st) != nd);
+}
+
+enum colo_cmp_result colo_stream_acked(struct colo_stream *st, u32 ack)
+{
+	u32 nd = colo_stream_ndone(st);
+	struct colo_seg *seg;
+
+	if (st->ack_valid && !colo_seq_after(ack, st->ack))
+		return colo_stream_result(st, false);
+	st->ack = ack;
+	st->ack_valid = true;
+	for (seg = st->side[COLO_PVM].head;
+	     seg && colo_seq_before(seg->seq, ack); seg = seg->next) {
+		if (seg->done)
+			continue;
+		colo_pvm_ack_ok(st, seg);
+		if (st->synced && !seg->done &&
+		    colo_seq_before(seg->ok, st->matched))
+			colo_verify_hist(st, seg, st->matched);
+	}
+	for (seg = st->side[COLO_SVM].head;
+	     seg && colo_seq_before(seg->seq, ack); seg = seg->next)
+		if (!seg->done && !colo_seq_after(colo_seg_end(seg), ack))
+			colo_seg_set_done(&st->side[COLO_SVM], seg);
+	return colo_stream_result(st, colo_stream_ndone(st) != nd);
 }
 
 struct colo_seg *colo_stream_pop_done(struct colo_stream *st,
@@ -305,10 +574,27 @@ struct colo_seg *colo_stream_pop_done(struct colo_stream *st,
 
 	if (!l->ndone)
 		return NULL;
-	/* Done segments sit at the head unless overlaps or a resync interfere. */
+	/* Done segments sit at the head unless a hole keeps one waiting. */
 	for (seg = l->head; seg; seg = seg->next) {
 		if (seg->done) {
-			colo_list_unlink(l, seg);
+			colo_list_unlink(l, seg, st->matched);
+			return seg;
+		}
+	}
+	return NULL;
+}
+
+struct colo_seg *colo_stream_pop_history(struct colo_stream *st)
+{
+	struct colo_seg_list *l = &st->side[COLO_SVM];
+	struct colo_seg *seg;
+
+	if (!st->synced)
+		return NULL;
+	for (seg = l->head; seg && colo_seq_before(seg->seq, st->matched);
+	     seg = seg->next) {
+		if (colo_seg_complete(seg, st->matched)) {
+			colo_list_unlink(l, seg, st->matched);
 			return seg;
 		}
 	}
@@ -324,7 +610,7 @@ void colo_stream_remove(struct colo_stream *st, struct colo_seg *seg)
 	l = &st->side[seg->side];
 	if (!seg->prev && l->head != seg)
 		return;		/* not queued (any more) */
-	colo_list_unlink(l, seg);
+	colo_list_unlink(l, seg, st->matched);
 }
 
 bool colo_stream_end(const struct colo_stream *st, enum colo_side side,
@@ -376,6 +662,8 @@ bool colo_cmp_datagram(const struct colo_seg_ops *ops,
 EXPORT_SYMBOL_GPL(colo_stream_init);
 EXPORT_SYMBOL_GPL(colo_stream_resync);
 EXPORT_SYMBOL_GPL(colo_stream_add);
+EXPORT_SYMBOL_GPL(colo_stream_acked);
+EXPORT_SYMBOL_GPL(colo_stream_pop_history);
 EXPORT_SYMBOL_GPL(colo_stream_pop_done);
 EXPORT_SYMBOL_GPL(colo_stream_remove);
 EXPORT_SYMBOL_GPL(colo_stream_end);

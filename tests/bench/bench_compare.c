@@ -3,8 +3,9 @@
  * bench_compare.c - native throughput of the compare engine
  *
  * Feeds a 16 MiB stream through colo_stream_add() (popping done segments
- * after each add, as the module does) in several shapes, and compares 1400
- * byte datagrams. Times are this thread's CPU time (the build machine is
+ * after each add, as the module does, and passing the client's ACK some
+ * segments behind with colo_stream_acked()) in several shapes, and compares
+ * 1400 byte datagrams. Times are this thread's CPU time (the build machine is
  * shared); each row runs for about 1 s of it, 3 s wall clock at most.
  * Prints a table.
  */
@@ -24,6 +25,12 @@
 #define STREAM_BYTES	(16u << 20)
 #define ROW_SECONDS	1.0
 #define ROW_WALL_MAX	3.0
+/*
+ * The client acknowledges a PVM segment this many released segments later
+ * (about one window of 1448-byte segments in flight): the SVM history the
+ * engine keeps for retransmits is that long.
+ */
+#define ACK_LAG		64
 
 struct bseg {
 	struct colo_seg	seg;
@@ -124,6 +131,38 @@ static struct arrival *schedule(struct bseg *p, u32 np, struct bseg *s,
 	return a;
 }
 
+/*
+ * After about @pct percent of the PVM's arrivals, a retransmit of the PVM
+ * segment @back segments earlier (compared data the client has not
+ * acknowledged yet: the engine compares it with the SVM history). The
+ * copies are in @extra (np entries).
+ */
+static struct arrival *retransmits(struct arrival *a, u32 *n,
+				   unsigned int pct, u32 back,
+				   struct bseg *extra)
+{
+	struct arrival *b;
+	u32 i, k = 0, e = 0, seed = 4711, pi = 0;
+
+	if (!pct)
+		return a;
+	b = xcalloc(*n * 2, sizeof(*b));
+	for (i = 0; i < *n; i++) {
+		b[k++] = a[i];
+		if (a[i].side != COLO_PVM)
+			continue;
+		seed = seed * 1103515245 + 12345;
+		if (pi++ > back && (seed >> 16) % 100 < pct) {
+			extra[e] = *(a[i].seg - back);
+			extra[e].seg.next = extra[e].seg.prev = NULL;
+			b[k++] = (struct arrival){ &extra[e++], COLO_PVM };
+		}
+	}
+	free(a);
+	*n = k;
+	return b;
+}
+
 /* Swap about @pct percent of each side's segments with their successor. */
 static void reorder(struct arrival *a, u32 n, unsigned int pct)
 {
@@ -153,34 +192,50 @@ static void row(const char *name, double bytes, double segs, double secs)
 }
 
 static void bench_stream(const char *name, u32 pmss, u32 smss,
-			 unsigned int ooo_pct, const struct colo_seg_ops *ops)
+			 unsigned int ooo_pct, unsigned int rtx_pct,
+			 const struct colo_seg_ops *ops)
 {
 	const u32 base = 0xffff0000u;	/* wraps during the run */
 	struct colo_stream st;
-	struct bseg *p, *s;
+	struct bseg *p, *s, *extra;
 	struct arrival *a;
 	u32 np, ns, n, i, k;
 	double t0, t, bytes = 0, segs = 0;
 	struct colo_seg *seg;
-	unsigned long done;
+	unsigned long done, nrel;
+	static u32 rel[ACK_LAG];
 
 	p = cut(pbuf, base, pmss, &np);
 	s = cut(sbuf, base, smss, &ns);
 	a = schedule(p, np, s, ns, &n);
 	reorder(a, n, ooo_pct);
+	extra = xcalloc(np, sizeof(*extra));
+	a = retransmits(a, &n, rtx_pct, 20, extra);
 
 	wall0 = clock_s(CLOCK_MONOTONIC);
 	t0 = now();
 	do {
 		done = 0;
+		nrel = 0;
 		colo_stream_init(&st, ops);
 		colo_stream_resync(&st, base);
 		for (i = 0; i < n; i++) {
 			colo_stream_add(&st, a[i].side, &a[i].seg->seg);
-			for (k = 0; k < COLO_SIDES; k++)
-				while ((seg = colo_stream_pop_done(&st, k)))
-					done++;
+			while ((seg = colo_stream_pop_done(&st, COLO_PVM))) {
+				done++;
+				/* the client's ACK follows ACK_LAG segments behind */
+				rel[nrel++ % ACK_LAG] = colo_seg_end(seg);
+				if (nrel >= ACK_LAG)
+					colo_stream_acked(&st,
+						rel[nrel % ACK_LAG]);
+			}
+			while ((seg = colo_stream_pop_done(&st, COLO_SVM)))
+				done++;
 		}
+		colo_stream_acked(&st, base + STREAM_BYTES);
+		for (k = 0; k < COLO_SIDES; k++)
+			while ((seg = colo_stream_pop_done(&st, k)))
+				done++;
 		if (st.mismatched || st.matched_bytes != STREAM_BYTES ||
 		    done != n) {
 			fprintf(stderr, "%s: wrong result (mismatch %d, %u bytes, %lu of %u done)\n",
@@ -195,6 +250,7 @@ static void bench_stream(const char *name, u32 pmss, u32 smss,
 	free(a);
 	free(p);
 	free(s);
+	free(extra);
 }
 
 static void bench_datagram(u32 len)
@@ -249,17 +305,20 @@ int main(void)
 	printf("compare engine, %u MiB stream per pass, COLO_CMP_CHUNK %d\n",
 	       STREAM_BYTES >> 20, COLO_CMP_CHUNK);
 	printf("%-34s %10s %10s %12s\n", "case", "MB/s", "ns/seg", "segments");
-	bench_stream("in-order 1448/1448", 1448, 1448, 0, &ops_inplace);
-	bench_stream("PVM 1448 / SVM 64KiB (GSO)", 1448, 65536, 0,
+	bench_stream("in-order 1448/1448", 1448, 1448, 0, 0, &ops_inplace);
+	bench_stream("PVM 1448 / SVM 64KiB (GSO)", 1448, 65536, 0, 0,
 		     &ops_inplace);
-	bench_stream("out-of-order 10% 1448/1448", 1448, 1448, 10,
+	bench_stream("out-of-order 10% 1448/1448", 1448, 1448, 10, 0,
 		     &ops_inplace);
-	bench_stream("small 100/100", 100, 100, 0, &ops_inplace);
-	bench_stream("in-order 1448/1448, copying data()", 1448, 1448, 0,
+	bench_stream("PVM retransmits 5% 1448/1448", 1448, 1448, 0, 5,
+		     &ops_inplace);
+	bench_stream("small 100/100", 100, 100, 0, 0, &ops_inplace);
+	bench_stream("in-order 1448/1448, copying data()", 1448, 1448, 0, 0,
 		     &ops_copy);
 	bench_datagram(1400);
 	printf("(CPU time; MB/s: stream bytes compared per second, 1 MB = 10^6 B;\n"
-	       " ns/seg: per colo_stream_add() incl. popping, both sides;\n"
+	       " ns/seg: per colo_stream_add() incl. popping and the client's\n"
+	       " ACK (colo_stream_acked() per released PVM segment), both sides;\n"
 	       " datagram ns/seg: per colo_cmp_datagram() call)\n");
 	free(pbuf);
 	free(sbuf);

@@ -9,8 +9,12 @@
  *  2. the same with one SVM byte changed: the mismatch is reported exactly at
  *     that byte's seq (never anywhere else), and only PVM segments wholly
  *     before it are released;
- *  3. arbitrary operations (add/remove/pop/resync/end on random segments)
- *     keep the lists consistent and never crash.
+ *  3. arbitrary operations (add/remove/pop/pop_history/acked/resync/end on
+ *     random segments) keep the lists consistent and never crash.
+ * Phases 1 and 2 run synced from the start, or queue everything unsynced
+ * (nothing may come out) and resync at the end. The SVM segments stay as
+ * history until the client's ACK (colo_stream_acked) covers them.
+ * prop_compare.c checks the release rule against a reference model.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -156,8 +160,12 @@ static void drain(struct colo_stream *st, bool strict)
 			REQUIRE(seg->done && !seg->next && !seg->prev);
 			REQUIRE(f->side == side && !f->popped);
 			if (strict)
-				REQUIRE(!colo_seq_after(colo_seg_end(seg),
-							st->matched));
+				REQUIRE(colo_seg_end(seg) == seg->seq ||
+					!colo_seq_after(colo_seg_end(seg),
+							st->matched) ||
+					(st->ack_valid &&
+					 !colo_seq_after(colo_seg_end(seg),
+							 st->ack)));
 			f->popped = 1;
 			f->queued = 0;
 		}
@@ -191,7 +199,11 @@ static void cut(struct input *in, int side, u32 base, const u8 *buf,
 		f->seg.flags |= COLO_SEG_FIN;
 }
 
-/* Phases 1 and 2 share one schedule; @bad is the changed offset or -1. */
+/*
+ * Phases 1 and 2 share one schedule; @bad is the changed offset or -1. With
+ * @explicit_sync the stream is synced first; without, everything is queued
+ * unsynced (nothing may come out) and the resync compares it all at once.
+ */
 static void run_schedule(u32 base, u32 total, bool fin, bool explicit_sync,
 			 long bad)
 {
@@ -215,12 +227,27 @@ static void run_schedule(u32 base, u32 total, bool fin, bool explicit_sync,
 		if (st.mismatched)
 			REQUIRE(bad >= 0 && st.mismatch_seq == base + want);
 		drain(&st, true);
+		if (!explicit_sync)
+			REQUIRE(!st.synced && !st.matched_bytes);
+	}
+	if (!explicit_sync) {
+		for (i = 0; i < npool; i++)
+			REQUIRE(pool[i].popped ==
+				(colo_seg_end(&pool[i].seg) == pool[i].seg.seq));
+		colo_stream_resync(&st, base);
+		drain(&st, true);
 	}
 	if (bad < 0) {
 		REQUIRE(!st.mismatched);
 		REQUIRE(st.matched == base + total + (fin ? 1 : 0));
 		REQUIRE(st.matched_bytes == total);
 		REQUIRE(st.fin_matched == fin);
+		/* every PVM segment out; the SVM's wait for the client's ACK */
+		for (i = 0; i < npool; i++)
+			REQUIRE(pool[i].popped == (pool[i].side == COLO_PVM ||
+				colo_seg_end(&pool[i].seg) == pool[i].seg.seq));
+		colo_stream_acked(&st, st.matched);
+		drain(&st, true);
 		for (i = 0; i < npool; i++)
 			REQUIRE(pool[i].popped);
 		REQUIRE(!st.side[0].head && !st.side[1].head);
@@ -228,6 +255,8 @@ static void run_schedule(u32 base, u32 total, bool fin, bool explicit_sync,
 		REQUIRE(st.mismatched && st.mismatch_seq == base + want);
 		REQUIRE(st.matched == base + want);
 		REQUIRE(st.matched_bytes == want);
+		colo_stream_acked(&st, st.matched);
+		drain(&st, true);
 		for (i = 0; i < npool; i++) {
 			bool before = !colo_seq_after(colo_seg_end(&pool[i].seg),
 						      base + want);
@@ -273,13 +302,6 @@ static void phase_streams(struct input *in)
 		tmp = ord[i];
 		ord[i] = ord[j];
 		ord[j] = tmp;
-	}
-	if (!explicit_sync) {
-		/* the PVM's first segment must come first to sync at base */
-		for (i = 0; ord[i] != &pool[0]; i++)
-			;
-		ord[i] = ord[0];
-		ord[0] = &pool[0];
 	}
 	(void)side;
 
@@ -340,10 +362,26 @@ static void phase_chaos(struct input *in)
 			REQUIRE((r == COLO_CMP_MISMATCH) == st.mismatched);
 			break;
 		case 4:
+			if (x & 8) {
+				struct colo_seg *h = colo_stream_pop_history(&st);
+
+				if (h) {
+					f = container_of(h, struct fseg, seg);
+					REQUIRE(f->queued && f->side == COLO_SVM);
+					REQUIRE(!colo_seq_after(colo_seg_end(h),
+								st.matched));
+					f->queued = 0;
+				}
+				break;
+			}
 			colo_stream_remove(&st, &f->seg);
 			f->queued = 0;
 			break;
 		case 5:
+			if (x & 8) {
+				r = colo_stream_acked(&st, f->seg.seq + (x >> 4));
+				REQUIRE(r <= COLO_CMP_MISMATCH);
+			}
 			drain(&st, false);
 			break;
 		case 6:
@@ -361,8 +399,9 @@ static void phase_chaos(struct input *in)
 			break;
 		}
 		check_lists(&st);
-		if (st.mismatched)
-			REQUIRE(st.matched == st.mismatch_seq);
+		/* found at the comparison point or behind it (history) */
+		if (st.mismatched && !wild_seqs)
+			REQUIRE(!colo_seq_after(st.mismatch_seq, st.matched));
 	}
 	drain(&st, false);
 	for (i = 0; i < nseg; i++)

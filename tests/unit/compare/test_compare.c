@@ -241,6 +241,12 @@ static int check_lists(const struct colo_stream *st)
 
 static struct colo_stream st;
 static bool allow_backward;	/* a resync went back: done may lie ahead */
+/*
+ * An honest client that has received everything up to the comparison point:
+ * after each add, colo_stream_acked(matched). The cases written for the first
+ * engine (where compared SVM segments were done at once) run this way.
+ */
+static bool auto_ack;
 static int popped[COLO_SIDES];
 static u32 last_pop_seq[COLO_SIDES];
 
@@ -248,6 +254,7 @@ static void stream_reset(void)
 {
 	colo_stream_init(&st, &t_ops);
 	allow_backward = false;
+	auto_ack = true;
 	popped[COLO_PVM] = 0;
 	popped[COLO_SVM] = 0;
 }
@@ -267,8 +274,10 @@ static int drain(void)
 			CHECKF(!t->popped, "seg %u+%u popped twice", seg->seq,
 			       seg->len);
 			CHECK(t->side == side && seg->side == side);
-			CHECKF(allow_backward ||
-			       !colo_seq_after(colo_seg_end(seg), st.matched),
+			CHECKF(allow_backward || colo_seg_end(seg) == seg->seq ||
+			       !colo_seq_after(colo_seg_end(seg), st.matched) ||
+			       (st.ack_valid &&
+				!colo_seq_after(colo_seg_end(seg), st.ack)),
 			       "seg %u+%u%s popped, matched %u", seg->seq,
 			       seg->len,
 			       seg->flags & COLO_SEG_FIN ? "+FIN" : "",
@@ -290,6 +299,8 @@ static int add(struct tseg *t, enum colo_cmp_result *res)
 	       r == COLO_CMP_MISMATCH, "bad result %d", r);
 	CHECKF((r == COLO_CMP_MISMATCH) == st.mismatched,
 	       "result %d, mismatched %d", r, st.mismatched);
+	if (auto_ack && st.synced)
+		colo_stream_acked(&st, st.matched);
 	if (res)
 		*res = r;
 	return drain();
@@ -365,7 +376,7 @@ static int t_inorder_equal(void)
 	memcpy(bufs, bufp, total);
 	p = cut(COLO_PVM, base, bufp, total, mss, mss, false);
 	s = cut(COLO_SVM, base, bufs, total, mss, mss, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	for (i = 0; i < nseg; i++) {
 		TRY(add_want(&p[i], COLO_CMP_PENDING));
 		CHECK(!p[i].popped);
@@ -400,7 +411,7 @@ static int t_diff_segmentation(void)
 		memmove(ord + 1, ord, nord * sizeof(ord[0]));
 		ord[0] = &pool[0];
 		nord++;
-		stream_reset();
+		stream_reset(); colo_stream_resync(&st, base);
 		TRY(feed(0, nord, false));
 		TRY(all_popped(0, npool, 1));
 		CHECK(st.matched == base + total);
@@ -455,7 +466,7 @@ static int t_retransmit_matched(void)
 	memcpy(bufs, bufp, total);
 	p = cut(COLO_PVM, base, bufp, total, mss, mss, false);
 	s = cut(COLO_SVM, base, bufs, total, mss, mss, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	for (i = 0; i < 10; i++) {
 		TRY(add(&p[i], NULL));
 		TRY(add(&s[i], NULL));
@@ -526,7 +537,7 @@ static int t_byte_changed(void)
 			nord++;
 			mut[off] ^= (u8)rng_range(1, 255);
 
-			stream_reset();
+			stream_reset(); colo_stream_resync(&st, base);
 			for (i = 0; i < nord; i++) {
 				TRY(add(ord[i], NULL));
 				CHECKF(!st.mismatched ||
@@ -564,7 +575,7 @@ static int t_after_mismatch(void)
 	bufs[bad] ^= 0x40;
 	p = cut(COLO_PVM, base, bufp, total, 500, 500, false);
 	s = cut(COLO_SVM, base, bufs, total, 500, 500, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	TRY(add_want(&p[0], COLO_CMP_PENDING));
 	TRY(add_want(&p[1], COLO_CMP_PENDING));
 	TRY(add_want(&p[2], COLO_CMP_PENDING));
@@ -642,7 +653,7 @@ static int t_fin_equal(void)
 	np = nord;
 	s = cut(COLO_SVM, base, bufs, total, 1000, 1000, false);
 	sfin = mk(COLO_SVM, base + total, 0, COLO_SEG_FIN, NULL);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	TRY(feed(0, np, false));
 	TRY(feed(np, nord, false));
 	/* data compared, the PVM's FIN still waits for the SVM's */
@@ -763,7 +774,7 @@ static int t_pending_behind(void)
 	memcpy(bufs, bufp, total);
 	p = cut(COLO_PVM, base, bufp, total, mss, mss, false);
 	s = cut(COLO_SVM, base, bufs, total, mss, mss, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	/* PVM ahead */
 	for (i = 0; i < 20; i++)
 		TRY(add_want(&p[i], COLO_CMP_PENDING));
@@ -783,7 +794,7 @@ static int t_pending_behind(void)
 	reset();
 	p = cut(COLO_PVM, base, bufp, total, mss, mss, false);
 	s = cut(COLO_SVM, base, bufs, total, mss, mss, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	for (i = 0; i < 40; i++) {
 		if (i == 5)
 			continue;
@@ -797,50 +808,117 @@ static int t_pending_behind(void)
 	return 0;
 }
 
+/*
+ * The kernel's checkpoint sequence: the cut epoch's PVM segments are removed
+ * (released by the caller), the discarded SVM segments removed, then resync
+ * at the PVM's next seq; PVM segments of the new epoch still queued compare
+ * against the new epoch's SVM output only.
+ */
 static int t_resync(void)
 {
 	const u32 base = 0xffffff00u, total = 3000;
-	struct tseg *r;
-	int np;
+	struct tseg *p, *s, *r;
+	int i, np;
 
 	fill(bufp, total);
 	memcpy(bufs, bufp, total);
 	bufs[500] ^= 0x80;
 	bufs[2500] ^= 0x01;
-	cut(COLO_PVM, base, bufp, total, 300, 300, true);
+	p = cut(COLO_PVM, base, bufp, total, 300, 300, true);
 	np = nord;
-	cut(COLO_SVM, base, bufs, total, 250, 250, true);
+	s = cut(COLO_SVM, base, bufs, total, 250, 250, true);
 	stream_reset();
-	TRY(feed(0, nord, true));
+	colo_stream_resync(&st, base);
+	auto_ack = false;
+	/* epoch 1: PVM 0..1200, SVM 0..1250: mismatch at 500 */
+	for (i = 0; i < 4; i++)
+		TRY(add(&p[i], NULL));
+	for (i = 0; i < 5; i++)
+		TRY(add(&s[i], NULL));
 	CHECK(st.mismatched && st.mismatch_seq == base + 500);
-	(void)np;
-	/* checkpoint: start again at 1000, queued data compares at once */
-	CHECK(colo_stream_resync(&st, base + 1000) == COLO_CMP_MISMATCH);
+	CHECK(p[0].popped && !p[1].popped && !p[2].popped);
+	/* the cut: the SVM's output of epoch 1 goes */
+	for (i = 0; i < 5; i++) {
+		colo_stream_remove(&st, &s[i].seg);
+		s[i].popped = 1;
+	}
+	/* epoch 2 PVM output arrives before the checkpoint completes */
+	for (i = 4; i < np; i++)
+		TRY(add_want(&p[i], COLO_CMP_MISMATCH));
+	/* done: epoch 1's PVM segments are released by the caller */
+	for (i = 1; i < 4; i++) {
+		colo_stream_remove(&st, &p[i].seg);
+		p[i].popped = 1;
+	}
+	CHECK(colo_stream_resync(&st, base + 1200) == COLO_CMP_PENDING);
+	CHECK(!st.mismatched && st.matched == base + 1200);
+	/* epoch 2 SVM output, with its own difference at 2500 */
+	for (i = 0; i < 5; i++)
+		s[i].popped = 0;
+	for (i = 4; i < nord - np; i++)
+		if (s[i].seg.seq + s[i].seg.len > base + 1200) {
+			TRY(add(&s[i], NULL));
+			if (st.mismatched)
+				break;
+		}
 	CHECK(st.mismatched && st.mismatch_seq == base + 2500);
-	CHECK(st.matched == base + 2500);
+	CHECK(st.matched == base + 2500 && st.matched_bytes == 500 + 1300);
+	for (i = 4; i < np; i++)
+		CHECK(p[i].popped == (p[i].seg.seq + 300 <= base + 2500));
+	/* a second checkpoint takes the rest: nothing queued, resync at the end */
+	for (i = 0; i < nord; i++)
+		if (!pool[i].popped) {
+			colo_stream_remove(&st, &pool[i].seg);
+			pool[i].popped = 1;
+		}
+	TRY(check_lists(&st));
+	CHECK(!st.side[0].count && !st.side[1].count);
 	st.matched_bytes = 0;
-	CHECK(colo_stream_resync(&st, base + 2600) == COLO_CMP_PROGRESS);
-	CHECK(!st.mismatched && st.fin_matched && st.fin_seq == base + total);
-	CHECK(st.matched == base + total + 1 && st.matched_bytes == 400);
-	TRY(drain());
-	TRY(all_popped(0, npool, 1));
-	/* resync before the FIN forgets it */
 	CHECK(colo_stream_resync(&st, base + total) == COLO_CMP_PENDING);
-	CHECK(!st.fin_matched);
-	/* nothing queued: later adds compare from the new point */
+	CHECK(!st.fin_matched && !st.mismatched);
+	/* later adds compare from the new point */
 	r = mk(COLO_PVM, base + total, 0, COLO_SEG_FIN, NULL);
 	TRY(add_want(r, COLO_CMP_PENDING));
 	r = mk(COLO_SVM, base + total, 0, COLO_SEG_FIN, NULL);
 	TRY(add_want(r, COLO_CMP_PROGRESS));
-	CHECK(st.fin_matched && popped[COLO_PVM] == np + 1);
-	/* resync backwards: earlier segments may come again */
+	CHECK(st.fin_matched && st.fin_seq == base + total);
+	CHECK(pool[npool - 2].popped && st.matched == base + total + 1);
+	/* resync backwards (teardown and reuse): earlier data compares again */
 	allow_backward = true;
 	CHECK(colo_stream_resync(&st, base) == COLO_CMP_PENDING);
+	CHECK(!st.fin_matched);
 	r = mk(COLO_PVM, base, 10, 0, bufp);
 	TRY(add_want(r, COLO_CMP_PENDING));
 	r = mk(COLO_SVM, base, 10, 0, bufp);
 	TRY(add_want(r, COLO_CMP_PROGRESS));
-	TRY(all_popped(0, npool, 1));
+	CHECK(pool[npool - 2].popped);
+	return 0;
+}
+
+/* resync forgets verification made against what was queued before it */
+static int t_resync_forgets(void)
+{
+	const u32 base = 4000;
+	struct tseg *p, *s;
+
+	fill(bufp, 2000);
+	memcpy(bufs, bufp, 2000);
+	bufs[200] ^= 1;
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	p = mk(COLO_PVM, base, 1000, 0, bufp);
+	TRY(add_want(p, COLO_CMP_PENDING));
+	s = mk(COLO_SVM, base, 500, 0, bufp);	/* the discarded epoch's */
+	TRY(add_want(s, COLO_CMP_PROGRESS));
+	CHECK(p->seg.ok == base + 500 && !p->popped);
+	colo_stream_remove(&st, &s->seg);
+	CHECK(colo_stream_resync(&st, base) == COLO_CMP_PENDING);
+	CHECK(p->seg.ok == base);
+	/* the new epoch's SVM output differs at 200 */
+	TRY(add_want(mk(COLO_SVM, base, 1000, 0, bufs),
+		     COLO_CMP_MISMATCH));
+	CHECK(st.mismatch_seq == base + 200 && !p->popped);
 	return 0;
 }
 
@@ -855,7 +933,7 @@ static int t_remove(void)
 	memcpy(bufs, bufp, total);
 	p = cut(COLO_PVM, base, bufp, total, mss, mss, false);
 	s = cut(COLO_SVM, base, bufs, total, mss, mss, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	for (i = 0; i < 10; i++)
 		TRY(add(&p[i], NULL));
 	for (k = 0; k < 4; k++) {
@@ -874,6 +952,7 @@ static int t_remove(void)
 	for (i = 0; i < 10; i++)
 		CHECK(colo_stream_add(&st, COLO_SVM, &s[i].seg) !=
 		      COLO_CMP_MISMATCH);
+	colo_stream_acked(&st, base + total);	/* the history goes */
 	TRY(check_lists(&st));
 	CHECK(st.side[COLO_PVM].ndone == 10 && st.side[COLO_SVM].ndone == 10);
 	colo_stream_remove(&st, &s[4].seg);
@@ -957,31 +1036,57 @@ static int t_datagram(void)
 	return 0;
 }
 
-static int t_unsynced_svm_first(void)
+/*
+ * Unsynced, both sides only queue: a PVM segment does not sync the stream
+ * at its own seq. (The first engine did, so the PVM bytes of a gap below
+ * that point, arriving later with other bytes, left uncompared.)
+ */
+static int t_unsynced_only_queues(void)
 {
 	const u32 base = 0xfffffffeu, total = 5000;
-	struct tseg *old, *strad, *r;
+	struct tseg *old, *strad, *s2, *p1, *p2, *bad;
+	enum colo_cmp_result r;
 
 	fill(bufp, total + 100);
 	memcpy(bufs, bufp, total + 100);
 	stream_reset();
-	/* SVM segments before the PVM's first: queued only */
+	auto_ack = false;
 	old = mk(COLO_SVM, base - 100, 50, 0, bufs);
 	TRY(add_want(old, COLO_CMP_PENDING));
 	strad = mk(COLO_SVM, base - 20, 1020, 0, bufs + 80);
 	TRY(add_want(strad, COLO_CMP_PENDING));
-	CHECK(!st.synced);
-	r = mk(COLO_SVM, base + 1000, total - 1000, 0, bufs + 100 + 1000);
-	TRY(add_want(r, COLO_CMP_PENDING));
-	CHECK(!old->popped);
-	/* the first PVM segment syncs the stream at its seq */
-	r = mk(COLO_PVM, base, 1448, 0, bufp + 100);
-	TRY(add_want(r, COLO_CMP_PROGRESS));
-	CHECK(st.synced && old->popped && strad->popped && r->popped);
-	r = mk(COLO_PVM, base + 1448, total - 1448, 0, bufp + 100 + 1448);
-	TRY(add_want(r, COLO_CMP_PROGRESS));
-	TRY(all_popped(0, npool, 1));
+	s2 = mk(COLO_SVM, base + 1000, total - 1000, 0, bufs + 100 + 1000);
+	TRY(add_want(s2, COLO_CMP_PENDING));
+	/* PVM data above a gap: compared with nothing, held */
+	p2 = mk(COLO_PVM, base + 1448, total - 1448, 0, bufp + 100 + 1448);
+	TRY(add_want(p2, COLO_CMP_PENDING));
+	CHECK(!st.synced && !p2->popped && st.matched_bytes == 0);
+	/* the gap's bytes come, different: still nothing compared */
+	bufp[100 + 7] ^= 0x55;
+	bad = mk(COLO_PVM, base, 1448, 0, bufp + 100);
+	TRY(add_want(bad, COLO_CMP_PENDING));
+	CHECK(!st.synced && !bad->popped && !st.mismatched);
+	/* synced (the SYN exchange compared): the difference is found */
+	r = colo_stream_resync(&st, base);
+	TRY(drain());
+	CHECK(r == COLO_CMP_MISMATCH && st.mismatch_seq == base + 7);
+	CHECK(!bad->popped && !p2->popped);
+	/* same again with equal bytes: everything compares, history stays */
+	bufp[100 + 7] ^= 0x55;
+	colo_stream_remove(&st, &bad->seg);
+	bad->popped = 1;
+	p1 = mk(COLO_PVM, base, 1448, 0, bufp + 100);
+	TRY(add(p1, NULL));
+	CHECK(st.mismatched);	/* until the next resync */
+	st.matched_bytes = 0;
+	r = colo_stream_resync(&st, base);
+	TRY(drain());
+	CHECK(r == COLO_CMP_PROGRESS && !st.mismatched);
+	CHECK(p1->popped && p2->popped && !old->popped && !strad->popped);
 	CHECK(st.matched == base + total && st.matched_bytes == total);
+	colo_stream_acked(&st, base + total);
+	TRY(drain());
+	TRY(all_popped(0, npool, 1));
 	return 0;
 }
 
@@ -995,7 +1100,7 @@ static int t_data_failure(void)
 	cut(COLO_PVM, base, bufp, total, 300, 300, false);
 	s = cut(COLO_SVM, base, bufs, total, 400, 400, false);
 	s[3].fail = 1;
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	TRY(feed(0, nord, true));
 	CHECK(st.mismatched && st.mismatch_seq == s[3].seg.seq);
 	CHECK(st.matched_bytes == 1200);
@@ -1031,17 +1136,18 @@ static int t_zero_length(void)
 	fill(bufp, 1000);
 	memcpy(bufs, bufp, 1000);
 	stream_reset();
-	/* a pure ACK syncs and is done at once */
+	/* occupying no sequence number: done at once, synced or not */
 	a = mk(COLO_PVM, base, 0, 0, NULL);
 	TRY(add_want(a, COLO_CMP_PROGRESS));
-	CHECK(a->popped && st.synced && st.matched == base);
+	CHECK(a->popped && !st.synced);
+	colo_stream_resync(&st, base);
 	TRY(add_want(mk(COLO_PVM, base, 100, 0, bufp), COLO_CMP_PENDING));
-	/* a pure ACK ahead waits for the data before it */
+	/* ahead of held data: nothing in it to hold back either */
 	b = mk(COLO_PVM, base + 100, 0, 0, NULL);
-	TRY(add_want(b, COLO_CMP_PENDING));
+	TRY(add_want(b, COLO_CMP_PROGRESS));
 	a = mk(COLO_SVM, base + 100, 0, 0, NULL);
-	TRY(add_want(a, COLO_CMP_PENDING));
-	CHECK(!b->popped && !a->popped);
+	TRY(add_want(a, COLO_CMP_PROGRESS));
+	CHECK(b->popped && a->popped);
 	TRY(add_want(mk(COLO_SVM, base, 100, 0, bufs), COLO_CMP_PROGRESS));
 	TRY(all_popped(0, npool, 1));
 	return 0;
@@ -1082,7 +1188,7 @@ static int t_matched_bytes(void)
 	memcpy(bufs, bufp, 10000);
 	cut(COLO_PVM, base, bufp, 10000, 1000, 1000, false);
 	cut(COLO_SVM, base, bufs, 10000, 1000, 1000, false);
-	stream_reset();
+	stream_reset(); colo_stream_resync(&st, base);
 	for (i = 0; i < 10; i++) {
 		TRY(add(&pool[i], NULL));
 		TRY(add(&pool[10 + i], NULL));
@@ -1173,15 +1279,8 @@ static int t_random_property(void)
 		}
 		shuffle(ord, nord);
 		stream_reset();
-		if (rng() & 1) {
-			colo_stream_resync(&st, base);
-		} else {
-			/* the PVM's first segment comes first and syncs */
-			for (i = 0; ord[i] != &pool[0]; i++)
-				;
-			ord[i] = ord[0];
-			ord[0] = &pool[0];
-		}
+		auto_ack = rng() & 1;
+		colo_stream_resync(&st, base);
 		for (i = 0; i < nord; i++) {
 			TRY(add(ord[i], NULL));
 			CHECKF(!st.mismatched || (mode != NONE &&
@@ -1195,6 +1294,9 @@ static int t_random_property(void)
 			       base + total + (u32)fin, "iter %d", iter);
 			CHECK(st.fin_matched == !!fin);
 			CHECK(st.matched_bytes == total);
+			/* the client acknowledges all: the history goes */
+			colo_stream_acked(&st, st.matched);
+			TRY(drain());
 			TRY(all_popped(0, npool, 1));
 		} else if (mode == SVM_SHORT) {
 			CHECK(!st.mismatched && st.matched == base + stotal);
@@ -1211,6 +1313,8 @@ static int t_random_property(void)
 				bool before = !colo_seq_after(
 					colo_seg_end(&pool[i].seg), st.matched);
 
+				if (pool[i].side == COLO_SVM)
+					before = before && auto_ack;
 				CHECKF(pool[i].popped == before,
 				       "iter %d mode %d: seg +%u+%u popped %d",
 				       iter, mode, pool[i].seg.seq - base,
@@ -1218,6 +1322,381 @@ static int t_random_property(void)
 			}
 		}
 	}
+	return 0;
+}
+
+/* ---- the output-commit contract (issue 7 point 4) ---------------------- */
+
+/*
+ * PVM p[0..n) and SVM s[0..n) of @mss bytes from @base, equal, the first
+ * @k of each side added (compared): the SVM ones stay as history.
+ */
+static int setup_compared(u32 base, u32 mss, int n, int k, struct tseg **p,
+			  struct tseg **s)
+{
+	int i;
+
+	fill(bufp, (size_t)mss * n);
+	memcpy(bufs, bufp, (size_t)mss * n);
+	*p = cut(COLO_PVM, base, bufp, mss * n, mss, mss, false);
+	*s = cut(COLO_SVM, base, bufs, mss * n, mss, mss, false);
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	for (i = 0; i < k; i++) {
+		TRY(add_want(&(*p)[i], COLO_CMP_PENDING));
+		TRY(add_want(&(*s)[i], COLO_CMP_PROGRESS));
+		CHECK((*p)[i].popped);
+	}
+	CHECK(st.matched == base + k * mss && !st.mismatched);
+	return 0;
+}
+
+/*
+ * A PVM retransmit of compared bytes is compared with the SVM history: equal
+ * goes, different is a mismatch. (The first engine released any segment
+ * wholly before `matched` uncompared.)
+ */
+static int t_retransmit_history(void)
+{
+	const u32 base = 1000, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+
+	TRY(setup_compared(base, mss, 10, 10, &p, &s));
+	r = mk(COLO_PVM, base + 2500, 1000, 0, bufp + 2500);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	r = mk(COLO_PVM, base + 9000, 1000, 0, bufp + 9000);	/* the tail */
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	memcpy(other, bufp + 3000, 1000);
+	other[10] ^= 1;
+	r = mk(COLO_PVM, base + 3000, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 3010);
+	/* mismatched: an equal retransmit of verified data still goes */
+	r = mk(COLO_PVM, base + 100, 200, 0, bufp + 100);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(r->popped && st.mismatch_seq == base + 3010);
+	/* the history stays until the client acknowledges it */
+	CHECK(st.side[COLO_SVM].count == 10 && !st.side[COLO_SVM].ndone);
+	return 0;
+}
+
+/*
+ * Below the client's ACK no comparison is needed (the client discards those
+ * bytes); from the ACK on a retransmit is compared. The SVM history goes
+ * once acknowledged.
+ */
+static int t_retransmit_acked(void)
+{
+	const u32 base = 0xfffff000u, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+	int i;
+
+	TRY(setup_compared(base, mss, 10, 10, &p, &s));
+	CHECK(colo_stream_acked(&st, base + 4000) == COLO_CMP_PROGRESS);
+	TRY(drain());
+	for (i = 0; i < 10; i++)
+		CHECK(s[i].popped == (i < 4));
+	/* other bytes below the ACK: released */
+	memcpy(other, bufp + 1000, 1000);
+	other[999] ^= 1;
+	r = mk(COLO_PVM, base + 1000, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped && !st.mismatched);
+	CHECK(st.acked_bytes == 1000);
+	/* straddling the ACK, different only below it: released */
+	memcpy(other, bufp + 3500, 1000);
+	other[100] ^= 1;
+	r = mk(COLO_PVM, base + 3500, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped && !st.mismatched);
+	CHECK(st.acked_bytes == 1500);
+	/* different at/after the ACK: mismatch */
+	other[100] ^= 1;
+	other[500] ^= 1;
+	r = mk(COLO_PVM, base + 3500, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 4000);
+	/* an older ACK is ignored, a newer one releases the held retransmit */
+	CHECK(colo_stream_acked(&st, base + 10) == COLO_CMP_MISMATCH);
+	CHECK(st.ack == base + 4000);
+	colo_stream_acked(&st, base + 4000);
+	TRY(drain());
+	CHECK(!r->popped);
+	/* past the difference: the rest compares equal with the history */
+	colo_stream_acked(&st, base + 4001);
+	TRY(drain());
+	CHECK(r->popped && !s[4].popped);
+	colo_stream_acked(&st, base + 5000);
+	TRY(drain());
+	CHECK(s[4].popped && !s[5].popped);
+	/* an SVM segment wholly below the ACK is done at once */
+	r = mk(COLO_SVM, base + 3000, 500, 0, bufs + 3000);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(r->popped);
+	return 0;
+}
+
+/*
+ * A hole in the history (given up under memory pressure): a PVM retransmit
+ * there waits; an SVM retransmit or the client's ACK ends the wait.
+ */
+static int t_history_gap(void)
+{
+	const u32 base = 77, mss = 1000;
+	struct tseg *p, *s, *r, *r2, *h;
+	struct colo_seg *hs;
+
+	TRY(setup_compared(base, mss, 10, 10, &p, &s));
+	h = tseg_of(colo_stream_pop_history(&st));
+	CHECK(h == &s[0]);
+	h->popped = 1;
+	h = tseg_of(colo_stream_pop_history(&st));
+	CHECK(h == &s[1]);
+	h->popped = 1;
+	TRY(check_lists(&st));
+	r = mk(COLO_PVM, base + 500, 1000, 0, bufp + 500);
+	TRY(add_want(r, COLO_CMP_PENDING));
+	CHECK(!r->popped && !st.mismatched);
+	/* the SVM retransmits its first segment: half of it, still a hole */
+	TRY(add_want(mk(COLO_SVM, base, 1000, 0, bufs), COLO_CMP_PENDING));
+	CHECK(!r->popped && r->seg.ok == base + 1000);
+	TRY(add_want(mk(COLO_SVM, base + 1000, 1000, 0, bufs + 1000),
+		     COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	/* a different retransmit into a hole: held, and the ACK releases it */
+	do {	/* the two retransmits, then s[2] */
+		h = tseg_of(colo_stream_pop_history(&st));
+		h->popped = 1;
+	} while (h != &s[2]);
+	bufp[2200] ^= 1;
+	r2 = mk(COLO_PVM, base + 2000, 1000, 0, bufp + 2000);
+	TRY(add_want(r2, COLO_CMP_PENDING));
+	CHECK(!r2->popped);
+	colo_stream_acked(&st, base + 3000);
+	TRY(drain());
+	CHECK(r2->popped && !st.mismatched);
+	/* only history is given up: nothing reaching past matched */
+	while ((hs = colo_stream_pop_history(&st))) {
+		CHECK(!colo_seq_after(colo_seg_end(hs), st.matched));
+		tseg_of(hs)->popped = 1;
+	}
+	TRY(check_lists(&st));
+	CHECK(!st.side[COLO_SVM].count);
+	(void)p;
+	return 0;
+}
+
+/*
+ * A PVM segment straddling `matched`: its part before it is compared with
+ * the history too. (The first engine compared only the part after it.)
+ */
+static int t_straddle_matched(void)
+{
+	const u32 base = 5, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+
+	TRY(setup_compared(base, mss, 10, 5, &p, &s));
+	r = mk(COLO_PVM, base + 4500, 1000, 0, bufp + 4500);
+	TRY(add_want(r, COLO_CMP_PENDING));
+	CHECK(!r->popped && r->seg.ok == base + 5000);
+	TRY(add_want(&s[5], COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	TRY(setup_compared(base, mss, 10, 5, &p, &s));
+	memcpy(other, bufp + 4500, 1000);
+	other[3] ^= 0x20;
+	r = mk(COLO_PVM, base + 4500, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(st.mismatch_seq == base + 4503 && !r->popped);
+	TRY(add_want(&s[5], COLO_CMP_MISMATCH));
+	TRY(add_want(&p[5], COLO_CMP_MISMATCH));
+	CHECK(!r->popped);
+	return 0;
+}
+
+/*
+ * Two PVM copies of one range queued before the SVM's: both are compared.
+ * (The first engine compared the first copy and released the other.)
+ */
+static int t_duplicate_pvm(void)
+{
+	const u32 base = 0x7fffff00u;
+	static u8 other[600];
+	struct tseg *a, *d, *d2;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		reset();
+		fill(bufp, 2000);
+		memcpy(bufs, bufp, 2000);
+		memcpy(other, bufp + 200, 600);
+		if (round)
+			other[333] ^= 4;
+		stream_reset();
+		auto_ack = false;
+		colo_stream_resync(&st, base);
+		a = mk(COLO_PVM, base, 1000, 0, bufp);
+		d = mk(COLO_PVM, base + 200, 600, 0, other);
+		d2 = mk(COLO_PVM, base, 1000, 0, bufp);
+		TRY(add_want(a, COLO_CMP_PENDING));
+		TRY(add_want(d, COLO_CMP_PENDING));
+		TRY(add_want(d2, COLO_CMP_PENDING));
+		TRY(add_want(mk(COLO_SVM, base, 2000, 0, bufs),
+			     round ? COLO_CMP_MISMATCH : COLO_CMP_PROGRESS));
+		CHECK(a->popped && d2->popped);
+		CHECK(d->popped == !round);
+		CHECK(!round || st.mismatch_seq == base + 200 + 333);
+		CHECK(st.matched_bytes == 1000);
+	}
+	return 0;
+}
+
+/* FIN retransmits against the history; a FIN must meet a FIN there. */
+static int t_fin_history(void)
+{
+	const u32 base = 0xffffffc0u;
+	struct tseg *r;
+
+	fill(bufp, 300);
+	memcpy(bufs, bufp, 300);
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	TRY(add_want(mk(COLO_PVM, base, 100, COLO_SEG_FIN, bufp),
+		     COLO_CMP_PENDING));
+	TRY(add_want(mk(COLO_SVM, base, 100, COLO_SEG_FIN, bufs),
+		     COLO_CMP_PROGRESS));
+	CHECK(pool[0].popped && !pool[1].popped && st.fin_matched);
+	r = mk(COLO_PVM, base + 100, 0, COLO_SEG_FIN, NULL);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	r = mk(COLO_PVM, base + 40, 60, COLO_SEG_FIN, bufp + 40);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	r = mk(COLO_PVM, base + 50, 50, 0, bufp + 50);
+	TRY(add_want(r, COLO_CMP_PROGRESS));
+	CHECK(r->popped);
+	/* data where the SVM's history has its FIN */
+	r = mk(COLO_PVM, base + 50, 60, 0, bufp + 50);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 100);
+	/* and a PVM FIN where the SVM's history has data */
+	reset();
+	stream_reset();
+	auto_ack = false;
+	colo_stream_resync(&st, base);
+	TRY(add(mk(COLO_PVM, base, 200, 0, bufp), NULL));
+	TRY(add(mk(COLO_SVM, base, 200, 0, bufs), NULL));
+	CHECK(pool[0].popped && st.matched == base + 200);
+	r = mk(COLO_PVM, base + 50, 50, COLO_SEG_FIN, bufp + 50);
+	TRY(add_want(r, COLO_CMP_MISMATCH));
+	CHECK(!r->popped && st.mismatch_seq == base + 100);
+	return 0;
+}
+
+/*
+ * The checkpoint sequence: resync at the PVM's next seq does not release
+ * the new epoch's PVM segments queued below it. (The first engine made
+ * every segment wholly before the resync point done.)
+ */
+static int t_checkpoint_new_epoch(void)
+{
+	const u32 base = 3000, mss = 1000;
+	static u8 other[1000];
+	struct tseg *p, *s, *r;
+	int i;
+
+	TRY(setup_compared(base, mss, 10, 5, &p, &s));
+	TRY(add_want(&p[5], COLO_CMP_PENDING));
+	TRY(add_want(&p[6], COLO_CMP_PENDING));
+	/* the cut: epoch 1's SVM output is discarded */
+	for (i = 0; i < 5; i++) {
+		colo_stream_remove(&st, &s[i].seg);
+		s[i].popped = 1;
+	}
+	/* epoch 2: the PVM resends 5000.. with other bytes, and sends 7000.. */
+	memcpy(other, bufp + 5000, 1000);
+	other[0] ^= 1;
+	r = mk(COLO_PVM, base + 5000, 1000, 0, other);
+	TRY(add_want(r, COLO_CMP_PENDING));
+	TRY(add_want(&p[7], COLO_CMP_PENDING));
+	/* done: epoch 1's held PVM segments are released by the caller */
+	colo_stream_remove(&st, &p[5].seg);
+	colo_stream_remove(&st, &p[6].seg);
+	p[5].popped = p[6].popped = 1;
+	CHECK(colo_stream_resync(&st, base + 8000) == COLO_CMP_PENDING);
+	TRY(drain());
+	CHECK(!r->popped && !p[7].popped);
+	/* the SVM's epoch 2 output */
+	for (i = 5; i < 8; i++)
+		TRY(add(&s[i], NULL));
+	CHECK(st.mismatched && st.mismatch_seq == base + 5000);
+	CHECK(!r->popped && p[7].popped);
+	return 0;
+}
+
+/* TCP Fast Open: SYN payload at ISN + 1 on both sides, data after it. */
+static int t_syn_payload(void)
+{
+	const u32 isn = 0xfffffff0u;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		reset();
+		fill(bufp, 2000);
+		memcpy(bufs, bufp, 2000);
+		if (round)
+			bufs[77] ^= 1;
+		stream_reset();
+		auto_ack = false;
+		TRY(add_want(mk(COLO_PVM, isn + 1, 300, 0, bufp),
+			     COLO_CMP_PENDING));
+		TRY(add_want(mk(COLO_SVM, isn + 1, 300, 0, bufs),
+			     COLO_CMP_PENDING));
+		TRY(add_want(mk(COLO_PVM, isn + 301, 1000, 0, bufp + 300),
+			     COLO_CMP_PENDING));
+		CHECK(!pool[0].popped && !pool[2].popped);
+		/* the SYNs compared: sync at ISN + 1 */
+		CHECK(colo_stream_resync(&st, isn + 1) ==
+		      (round ? COLO_CMP_MISMATCH : COLO_CMP_PROGRESS));
+		TRY(drain());
+		CHECK(pool[0].popped == !round);
+		if (round) {
+			CHECK(st.mismatch_seq == isn + 1 + 77);
+			continue;
+		}
+		TRY(add_want(mk(COLO_SVM, isn + 301, 1000, 0, bufs + 300),
+			     COLO_CMP_PROGRESS));
+		CHECK(pool[2].popped && st.matched == isn + 1301);
+	}
+	return 0;
+}
+
+/* The client's ACK works unsynced too; it only moves forwards. */
+static int t_acked_rules(void)
+{
+	struct tseg *a, *b;
+
+	fill(bufp, 1000);
+	stream_reset();
+	auto_ack = false;
+	CHECK(colo_stream_acked(&st, 0xfffffff0u) == COLO_CMP_PENDING);
+	CHECK(st.ack_valid && st.ack == 0xfffffff0u);
+	a = mk(COLO_PVM, 0xffffff00u, 0x100, 0, bufp);
+	TRY(add_want(a, COLO_CMP_PENDING));
+	b = mk(COLO_SVM, 0xffffff00u, 0xe0, 0, bufp);
+	TRY(add_want(b, COLO_CMP_PROGRESS));
+	CHECK(b->popped && !a->popped && a->seg.ok == 0xfffffff0u);
+	CHECK(colo_stream_acked(&st, 0x10) == COLO_CMP_PROGRESS);
+	TRY(drain());
+	CHECK(a->popped && !st.synced && st.ack == 0x10);
+	CHECK(colo_stream_acked(&st, 0xfffffff8u) == COLO_CMP_PENDING);
+	CHECK(st.ack == 0x10);
 	return 0;
 }
 
@@ -1246,15 +1725,25 @@ static const struct {
 	{ "data_vs_fin",		t_data_vs_fin },
 	{ "pending_behind",		t_pending_behind },
 	{ "resync",			t_resync },
+	{ "resync_forgets",		t_resync_forgets },
 	{ "remove",			t_remove },
 	{ "datagram",			t_datagram },
-	{ "unsynced_svm_first",		t_unsynced_svm_first },
+	{ "unsynced_only_queues",	t_unsynced_only_queues },
 	{ "data_failure",		t_data_failure },
 	{ "stream_end",			t_stream_end },
 	{ "zero_length",		t_zero_length },
 	{ "pop_order",			t_pop_order },
 	{ "matched_bytes",		t_matched_bytes },
 	{ "random_property",		t_random_property },
+	{ "retransmit_history",		t_retransmit_history },
+	{ "retransmit_acked",		t_retransmit_acked },
+	{ "history_gap",		t_history_gap },
+	{ "straddle_matched",		t_straddle_matched },
+	{ "duplicate_pvm",		t_duplicate_pvm },
+	{ "fin_history",		t_fin_history },
+	{ "checkpoint_new_epoch",	t_checkpoint_new_epoch },
+	{ "syn_payload",		t_syn_payload },
+	{ "acked_rules",		t_acked_rules },
 	{ "scratch_path",		t_scratch_path },
 };
 
