@@ -165,6 +165,15 @@ topo_capture_stop() {
 	TOPO_CAP_PIDS=()
 }
 
+# The primary's counters for the oracle (the last ones read while it existed).
+topo_oracle_stats() {
+	local d=$TOPO_DIR/oracle
+	[ -n "$TOPO_DIR" ] && [ -n "$TOPO_ORACLE_VM" ] && [ "$TOPO_ORACLE_RUN" = 0 ] && [ -d "$d" ] || return 0
+	topo_pn colo-ctl status "$TOPO_ORACLE_VM" --json > "$d/stats.new" 2>/dev/null &&
+		mv "$d/stats.new" "$d/stats.json"
+	rm -f "$d/stats.new"
+}
+
 # topo_oracle: stop the captures, check them (once per topology). Adds an
 # ok/not ok line; returns 1 on a violation.
 topo_oracle() {
@@ -172,10 +181,7 @@ topo_oracle() {
 	[ -n "$TOPO_DIR" ] && [ "$TOPO_ORACLE_RUN" = 0 ] && [ -d "$d" ] || return 0
 	TOPO_ORACLE_RUN=1
 	name=$(basename "$0" .sh)
-	if [ -n "$TOPO_ORACLE_VM" ]; then
-		topo_pn colo-ctl status "$TOPO_ORACLE_VM" --json > "$d/stats.json" 2>/dev/null ||
-			rm -f "$d/stats.json"
-	fi
+	topo_oracle_stats
 	# let the last frames reach the capture sockets
 	sleep 0.5
 	topo_capture_stop
@@ -227,8 +233,11 @@ topo_rules_secondary() {
 		-j SECCOLO --index "$1" || return 1
 }
 
+# Removing the rules ends the protection on purpose: the oracle checks what
+# came before.
 topo_rules_flush() {
 	local n
+	topo_oracle
 	for n in "$TOPO_PN" "$TOPO_SN"; do
 		topo_ipt "$n" -t mangle -F 2>/dev/null
 		topo_ip6t "$n" -t mangle -F 2>/dev/null
@@ -275,6 +284,8 @@ topo_ctl() {
 topo_ctl_stop() {
 	local ns=$1 pid=${TOPO_CTL_PID[$1]:-}
 	[ -n "$pid" ] || return 0
+	# the VM's counters go with its owner: keep them for the oracle
+	[ "$ns" = "$TOPO_PN" ] && topo_oracle_stats
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	unset "TOPO_CTL_PID[$ns]"
