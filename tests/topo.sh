@@ -169,7 +169,7 @@ topo_capture_stop() {
 topo_oracle_stats() {
 	local d=$TOPO_DIR/oracle
 	[ -n "$TOPO_DIR" ] && [ -n "$TOPO_ORACLE_VM" ] && [ "$TOPO_ORACLE_RUN" = 0 ] && [ -d "$d" ] || return 0
-	topo_pn colo-ctl status "$TOPO_ORACLE_VM" --json > "$d/stats.new" 2>/dev/null &&
+	topo_pn colo-ctl status "$TOPO_ORACLE_VM" --json > "$d/stats.new" 2> "$d/stats.err" &&
 		mv "$d/stats.new" "$d/stats.json"
 	rm -f "$d/stats.new"
 }
@@ -179,9 +179,9 @@ topo_oracle_stats() {
 topo_oracle() {
 	local d=$TOPO_DIR/oracle rc name
 	[ -n "$TOPO_DIR" ] && [ "$TOPO_ORACLE_RUN" = 0 ] && [ -d "$d" ] || return 0
-	TOPO_ORACLE_RUN=1
 	name=$(basename "$0" .sh)
 	topo_oracle_stats
+	TOPO_ORACLE_RUN=1
 	# let the last frames reach the capture sockets
 	sleep 0.5
 	topo_capture_stop
