@@ -673,11 +673,11 @@ def check_items(cap, tl, res):
                     conn_str(key), what, off, fmt_t(tc), err))
 
 
-def check_counters(stats, tl, res):
+def check_counters(stats, tl, res, why_none=""):
     """Kernel counters against what the oracle saw. List of problems."""
     probs = []
     if stats is None:
-        return probs, "kernel counters not available (VM gone?)"
+        return probs, "kernel counters not available%s" % (": " + why_none if why_none else "")
     g = lambda k: stats.get(k)
     rc, rm, rf, passed = g("released_checkpoint"), g("released_match"), g("released_failover"), g("passed")
     if rc is not None:
@@ -732,7 +732,13 @@ def run_check(d, vm, name, stats, out=sys.stdout):
     res = Result()
     check_tcp(cap, tl, res)
     check_items(cap, tl, res)
-    probs, kc = check_counters(stats, tl, res)
+    why_none = ""
+    if stats is None:
+        err = os.path.join(d, "stats.err")
+        if os.path.exists(err):
+            why_none = open(err, errors="replace").read().strip().replace("\n", "; ")
+        why_none = why_none or "not read (no primary session of this VM)"
+    probs, kc = check_counters(stats, tl, res, why_none)
     drops = tcpdump_drops(d)
 
     pr = lambda s: print("# oracle %s: %s" % (name, s), file=out)
