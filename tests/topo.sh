@@ -273,11 +273,12 @@ topo_ctl() {
 	local ns=$1 cmd=$2 log=$TOPO_DIR/ctl-$1.log before
 	local olog=$TOPO_DIR/oracle/ctl.log res
 	before=$(grep -c -E "^(ok|error) $cmd" "$log")
-	[ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) send $cmd $ns" >> "$olog"
+	# the primary's commands bound the instants of the primary's events
+	[ "$ns" = "$TOPO_PN" ] && [ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) send $cmd $ns" >> "$olog"
 	echo "$cmd" >&"${TOPO_CTL_FD[$ns]}"
 	busywait 10000 eval "[ \$(grep -c -E '^(ok|error) $cmd' '$log') -gt $before ]" || return 1
 	res=$(grep -E "^(ok|error) $cmd" "$log" | tail -n1 | cut -d' ' -f1)
-	[ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) reply $res $cmd $ns" >> "$olog"
+	[ "$ns" = "$TOPO_PN" ] && [ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) reply $res $cmd $ns" >> "$olog"
 	[ "$res" = ok ]
 }
 
