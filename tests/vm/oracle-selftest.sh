@@ -5,9 +5,10 @@
 # answer through although the SVM's answer differs (a misconfiguration, not a
 # kernel bug). The client gets the PVM's answer at once; the oracle must say
 # `not ok` with a violation naming those bytes. This test passes when it does.
-# A second topology without the bad rule: the same exchange, released by a
-# checkpoint, must pass the oracle.
-# timeout: 420
+# (The positive control, the same exchange held and released by a checkpoint,
+# is pmycolo-diverge: its oracle must pass with every byte verified by the
+# checkpoint.)
+# timeout: 300
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
 
@@ -19,7 +20,6 @@ command -v tcpdump >/dev/null || skip "tcpdump missing"
 colo_load_modules || skip "cannot load the colo modules"
 expected="guest says hello, the answer is 42"
 
-# 1. the leak
 topo_colo_up $VM --hold-timeout 30000 || { echo "FAIL: topology"; exit 1; }
 topo_servers same other || { echo "FAIL: servers"; exit 1; }
 topo_ipt "$TOPO_PN" -t mangle -I PREROUTING 1 -m physdev --physdev-in vport-pvm \
@@ -38,24 +38,4 @@ check "leak: the oracle fails" test $orc != 0
 check "leak: the oracle says not ok" grep -q '^not ok - oracle' "$TOPO_DIR/oracle1.out"
 check "leak: the violation names the answer's bytes" \
 	grep -q 'VIOLATION tcp 10.77.0.2:5001->10.77.0.1:[0-9]* bytes \[0,35)' "$TOPO_DIR/oracle1.out"
-topo_teardown
-
-# 2. the same exchange, held and released by a checkpoint: the oracle passes
-topo_colo_up $VM --hold-timeout 30000 || { echo "FAIL: topology (2)"; exit 1; }
-topo_servers same other || { echo "FAIL: servers (2)"; exit 1; }
-out=$TOPO_DIR/hello2
-topo_cl /usr/bin/python3 "$UTIL" hello $TOPO_VM4 5001 "$out" --timeout 60 > "$out.res" &
-pid=$!
-check "held: a checkpoint is requested" \
-	busywait 20000 eval "[ \$(topo_notices '$TOPO_PN' mismatch) -gt 0 ]"
-check "held: checkpoint begin" topo_ctl "$TOPO_PN" begin
-check "held: checkpoint done" topo_ctl "$TOPO_PN" done
-wait $pid
-check "held: the client got the PVM's answer" test "$(cat "$out")" = "$expected"
-topo_oracle > "$TOPO_DIR/oracle2.out"
-orc=$?
-sed 's/^/#   /' "$TOPO_DIR/oracle2.out"
-check "held: the oracle passes" test $orc = 0
-check "held: the answer counts as verified by the checkpoint" \
-	grep -q 'tcp bytes checked [1-9][0-9]*: match 0, checkpoint [1-9]' "$TOPO_DIR/oracle2.out"
 colo_exit
