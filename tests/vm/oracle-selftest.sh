@@ -8,7 +8,7 @@
 # (The positive control, the same exchange held and released by a checkpoint,
 # is pmycolo-diverge: its oracle must pass with every byte verified by the
 # checkpoint.)
-# timeout: 300
+# timeout: 420
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
 
