@@ -36,7 +36,12 @@ check_fails() {
 
 skip() { echo "SKIP reason: $*"; exit $ksft_skip; }
 
-colo_exit() { exit $colo_rc; }
+# colo_exit: the test's result. A COLO topology's output-commit oracle
+# (topo.sh) runs first, so that its verdict counts.
+colo_exit() {
+	if declare -F topo_oracle >/dev/null; then topo_oracle; fi
+	exit $colo_rc
+}
 
 # busywait TIMEOUT_MS command...: retry until the command succeeds.
 busywait() {

@@ -20,6 +20,17 @@
 # [colo-ctl options] runs `colo-ctl session` with commands from a fifo;
 # topo_ctl NS CMD sends one and waits for its answer; topo_notices NS counts
 # checkpoint-needed notices.
+#
+# Output-commit oracle (tests/vm/colo_oracle.py): topo_setup starts captures in
+# the primary host (PVM output entering the bridge from vport-pvm, SVM output
+# arriving on fwd0, what the bridge sends the client on vport-cl) and a
+# `colo-ctl monitor` there (the timeline of CHECKPOINT_BEGIN/DONE/FAILOVER);
+# topo_ctl records when it sent each command. topo_oracle (run by colo_exit
+# and by topo_teardown, whichever comes first, once per topology) stops them,
+# reads the primary's counters and checks that every byte and datagram the
+# client got from the VM was produced by the PVM and matched by the SVM in its
+# epoch, covered by a completed checkpoint, or released after a failover. A
+# violation is a `not ok` line and fails the test. TOPO_ORACLE=0 turns it off.
 
 : "${TOPO_PFX:=colo$$}"
 TOPO_CL=$TOPO_PFX-cl
@@ -36,6 +47,10 @@ TOPO_CLMAC=02:c0:10:00:00:01
 : "${TOPO_IPT:=nft}"
 TOPO_DIR=
 declare -A TOPO_CTL_PID TOPO_CTL_FD
+: "${TOPO_ORACLE:=1}"
+TOPO_CAP_PIDS=()	# tcpdumps and the monitor of the oracle
+TOPO_ORACLE_VM=		# the VM the primary's session registered
+TOPO_ORACLE_RUN=0	# the oracle ran for this topology
 
 topo_cl() { ip netns exec "$TOPO_CL" "$@"; }
 topo_pn() { ip netns exec "$TOPO_PN" "$@"; }
@@ -99,7 +114,92 @@ topo_setup() {
 	topo_pn tc qdisc add dev vport-pvm clsact || return 1
 	topo_pn tc filter add dev vport-pvm egress matchall \
 		action mirred egress mirror dev fwd0 || return 1
+	TOPO_ORACLE_RUN=0
+	TOPO_ORACLE_VM=
+	if [ "$TOPO_ORACLE" = 1 ]; then
+		topo_capture_start || return 1
+	fi
 	return 0
+}
+
+# Time now in ns of CLOCK_REALTIME (the clock of the captures), no fork.
+topo_now_ns() { local t=${EPOCHREALTIME/./}; echo "${t}000"; }
+
+# The oracle's captures: three tcpdumps and a monitor in the primary host.
+topo_capture_start() {
+	local d=$TOPO_DIR/oracle i
+	mkdir -p "$d" || return 1
+	command -v tcpdump >/dev/null || { echo "oracle: tcpdump missing (tests/install-deps.sh)" >&2; return 1; }
+	: > "$d/ctl.log"
+	TOPO_CAP_PIDS=()
+	# -j host: the kernel's stamps (CLOCK_REALTIME) on every capture
+	ip netns exec "$TOPO_PN" tcpdump -n -s 0 -B 16384 -j host --time-stamp-precision=nano \
+		-i vport-pvm -Q in -w "$d/pvm.pcap" 'ip or ip6' 2> "$d/pvm.err" &
+	TOPO_CAP_PIDS+=($!)
+	ip netns exec "$TOPO_PN" tcpdump -n -s 0 -B 16384 -j host --time-stamp-precision=nano \
+		-i fwd0 -Q in -w "$d/svm.pcap" 'ip or ip6' 2> "$d/svm.err" &
+	TOPO_CAP_PIDS+=($!)
+	ip netns exec "$TOPO_PN" tcpdump -n -s 0 -B 16384 -j host --time-stamp-precision=nano \
+		-i vport-cl -Q out -w "$d/cl.pcap" 'ip or ip6' 2> "$d/cl.err" &
+	TOPO_CAP_PIDS+=($!)
+	if grep -q '^nfnetlink_colo ' /proc/modules; then
+		TZ=UTC ip netns exec "$TOPO_PN" colo-ctl monitor > "$d/monitor.log" 2> "$d/monitor.err" &
+		TOPO_CAP_PIDS+=($!)
+		busywait 20000 grep -q '^# monitoring' "$d/monitor.log" ||
+			{ echo "oracle: colo-ctl monitor did not start" >&2; cat "$d/monitor.err" >&2; return 1; }
+	fi
+	for i in pvm svm cl; do
+		busywait 20000 grep -q 'listening on' "$d/$i.err" ||
+			{ echo "oracle: tcpdump ($i) did not start:" >&2; cat "$d/$i.err" >&2; return 1; }
+	done
+}
+
+topo_capture_stop() {
+	local p
+	for p in "${TOPO_CAP_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${TOPO_CAP_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	TOPO_CAP_PIDS=()
+}
+
+# The primary's counters for the oracle (the last ones read while it existed).
+topo_oracle_stats() {
+	local d=$TOPO_DIR/oracle
+	[ -n "$TOPO_DIR" ] && [ -n "$TOPO_ORACLE_VM" ] && [ "$TOPO_ORACLE_RUN" = 0 ] && [ -d "$d" ] || return 0
+	topo_pn colo-ctl status "$TOPO_ORACLE_VM" --json > "$d/stats.new" 2> "$d/stats.err" &&
+		mv "$d/stats.new" "$d/stats.json"
+	rm -f "$d/stats.new"
+}
+
+# topo_oracle: stop the captures, check them (once per topology). Adds an
+# ok/not ok line; returns 1 on a violation.
+topo_oracle() {
+	local d=$TOPO_DIR/oracle rc name
+	[ -n "$TOPO_DIR" ] && [ "$TOPO_ORACLE_RUN" = 0 ] && [ -d "$d" ] || return 0
+	name=$(basename "$0" .sh)
+	topo_oracle_stats
+	TOPO_ORACLE_RUN=1
+	# let the last frames reach the capture sockets
+	sleep 0.5
+	topo_capture_stop
+	/usr/bin/python3 "$COLO_SRC/tests/vm/colo_oracle.py" check --dir "$d" \
+		--vm "${TOPO_ORACLE_VM:-0}" --name "$name" --stats "$d/stats.json" > "$d/result" 2>&1
+	rc=$?
+	grep -v '^\(ok\|not ok\) ' "$d/result"
+	if [ $rc = 0 ]; then
+		grep '^ok ' "$d/result" | sed 's/^ok - //' | while read -r l; do ok "$l"; done
+	else
+		if grep -q '^not ok ' "$d/result"; then
+			fail "$(grep '^not ok ' "$d/result" | head -n1 | sed 's/^not ok - //')"
+		else
+			fail "oracle $name: the oracle itself failed (rc $rc)"
+		fi
+		colo_rc=1
+	fi
+	return $rc
 }
 
 # Both guests answer neighbour lookups identically, but the SVM's requests
@@ -133,8 +233,11 @@ topo_rules_secondary() {
 		-j SECCOLO --index "$1" || return 1
 }
 
+# Removing the rules ends the protection on purpose: the oracle checks what
+# came before.
 topo_rules_flush() {
 	local n
+	topo_oracle
 	for n in "$TOPO_PN" "$TOPO_SN"; do
 		topo_ipt "$n" -t mangle -F 2>/dev/null
 		topo_ip6t "$n" -t mangle -F 2>/dev/null
@@ -155,6 +258,7 @@ topo_ctl_start() {
 	ip netns exec "$ns" colo-ctl session "$id" "$mode" --no-control "$@" \
 		<"$fifo" >"$log" 2>&1 &
 	TOPO_CTL_PID[$ns]=$!
+	[ "$ns" = "$TOPO_PN" ] && [ "$mode" = primary ] && TOPO_ORACLE_VM=$id
 	busywait 10000 grep -q '^registered' "$log" || {
 		echo "colo-ctl session in $ns did not register:" >&2
 		cat "$log" >&2
@@ -167,15 +271,22 @@ topo_ctl_log() { cat "$TOPO_DIR/ctl-$1.log"; }
 # topo_ctl NS CMD: send a session command, wait for "ok CMD" / "error CMD".
 topo_ctl() {
 	local ns=$1 cmd=$2 log=$TOPO_DIR/ctl-$1.log before
+	local olog=$TOPO_DIR/oracle/ctl.log res
 	before=$(grep -c -E "^(ok|error) $cmd" "$log")
+	# the primary's commands bound the instants of the primary's events
+	[ "$ns" = "$TOPO_PN" ] && [ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) send $cmd $ns" >> "$olog"
 	echo "$cmd" >&"${TOPO_CTL_FD[$ns]}"
 	busywait 10000 eval "[ \$(grep -c -E '^(ok|error) $cmd' '$log') -gt $before ]" || return 1
-	grep -E "^(ok|error) $cmd" "$log" | tail -n1 | grep -q '^ok'
+	res=$(grep -E "^(ok|error) $cmd" "$log" | tail -n1 | cut -d' ' -f1)
+	[ "$ns" = "$TOPO_PN" ] && [ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) reply $res $cmd $ns" >> "$olog"
+	[ "$res" = ok ]
 }
 
 topo_ctl_stop() {
 	local ns=$1 pid=${TOPO_CTL_PID[$1]:-}
 	[ -n "$pid" ] || return 0
+	# the VM's counters go with its owner: keep them for the oracle
+	[ "$ns" = "$TOPO_PN" ] && topo_oracle_stats
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	unset "TOPO_CTL_PID[$ns]"
@@ -194,6 +305,8 @@ topo_stat() {
 
 topo_teardown() {
 	local p n
+	topo_oracle
+	topo_capture_stop
 	for p in "${TOPO_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
 	done

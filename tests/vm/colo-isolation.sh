@@ -48,6 +48,7 @@ iso_ctl_start() {
 iso_ctl() {
 	local log=$TOPO_DIR/iso-$1.log before
 	before=$(grep -c -E "^(ok|error) $2" "$log")
+	[ "$1" = pa ] && [ -d "$TOPO_DIR/oracle" ] && echo "$(topo_now_ns) send $2" >> "$TOPO_DIR/oracle/ctl.log"
 	echo "$2" >&"${ISO_FD[$1]}"
 	busywait 10000 eval "[ \$(grep -c -E '^(ok|error) $2' '$log') -gt $before ]" || return 1
 	grep -E "^(ok|error) $2" "$log" | tail -n1 | grep -q '^ok'
@@ -142,6 +143,7 @@ iso_pn2() {
 }
 
 topo_setup || { echo "FAIL: topology"; exit 1; }
+TOPO_ORACLE_VM=$A	# the oracle checks VM A (the topology's own ports)
 iso_vm_b || { echo "FAIL: topology of VM B"; exit 1; }
 topo_static_neigh
 iso_ctl_start pa "$TOPO_PN" $A primary --hold-timeout 5000 &&

@@ -64,7 +64,9 @@ check "TCP through PMYCOLO meanwhile" topo_cl /usr/bin/python3 "$UTIL" get $TOPO
 check "PMYCOLO compared the traffic" test "$(topo_stat "$TOPO_PN" $VM released_match)" -gt 0
 check "nfnetlink_queue still owns the queue handler" grep -q '^nfnetlink_queue ' /proc/modules
 
-# our modules go away; NFQUEUE keeps working
+# our modules go away; NFQUEUE keeps working (unprotected from here on: the
+# output-commit oracle checks what came before)
+topo_oracle
 topo_ctl_stop "$TOPO_PN"
 topo_ctl_stop "$TOPO_SN"
 topo_rules_flush

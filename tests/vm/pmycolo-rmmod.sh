@@ -34,7 +34,10 @@ check "IPv6 traffic before unloading" topo_cl /usr/bin/python3 "$UTIL" get $TOPO
 topo_teardown
 check "unload after traffic" unload_all
 
-# round 2: unload while packets are held and traffic flows
+# round 2: unload while packets are held and traffic flows. The output-commit
+# oracle (run by topo_rules_flush) fails here on a kernel that fails open:
+# once the owner is gone, the PVM's pings and held answers reach the client
+# unverified (issue 7, "Fail closed"; see pmycolo-owner-killed.sh).
 colo_load_modules || { echo "FAIL: reload"; exit 1; }
 topo_colo_up $VM --hold-timeout 30000 || { echo "FAIL: topology"; exit 1; }
 topo_servers same other || { echo "FAIL: servers"; exit 1; }
