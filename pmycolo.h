@@ -159,6 +159,8 @@ struct pmy_conn {
 	u32			pvm_next_old;	/* pvm_next before that epoch */
 	u32			svm_ack;	/* highest ACK the SVM sent */
 	u32			pvm_ack;	/* highest ACK the PVM sent */
+	u32			rel_end;	/* one past the stream released so far */
+	bool			rel_end_valid;
 	/* The PVM's first SYN (or SYN-ACK) header, for the SYN comparison */
 	u32			syn_ack;
 	u32			syn_len;	/* its payload bytes */
@@ -268,6 +270,8 @@ void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 		     u32 *svm_ack);
 void pmy_tcp_init(struct pmy_conn *pc);
+void pmy_tcp_released(struct pmy_conn *pc, const struct pmy_pkt *p);
+bool pmy_tcp_opts_plain_skb(const struct sk_buff *skb, u32 thoff, u32 payoff);
 bool pmy_tcp_svm_history(const struct pmy_conn *pc, const struct pmy_pkt *p);
 void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 			     struct pmy_ctx *ctx);

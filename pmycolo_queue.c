@@ -220,6 +220,7 @@ static void pmy_release_now(struct pmy_conn *pc, struct pmy_pkt *p,
 			    struct pmy_ctx *ctx)
 {
 	pmy_unlink_pvm(pc, p);
+	pmy_tcp_released(pc, p);
 	list_add_tail(&p->all, &ctx->rel);
 	ctx->released++;
 	if (p == ctx->self)

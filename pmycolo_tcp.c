@@ -69,15 +69,20 @@ static bool pmy_clamp_ack(struct pmy_pkt *p, u32 ack)
 bool pmy_sack_clamp(struct sk_buff *skb, unsigned int thoff, u32 svm_ack)
 {
 	unsigned int optlen, i, len, s, e, w, blk;
-	struct tcphdr *th;
+	const struct tcphdr *hp;
+	struct tcphdr *th, _th;
 	__be16 old, new;
 	bool strip;
 	u8 *b, *opt;
 
-	th = (struct tcphdr *)(skb->data + thoff);
-	if (th->doff <= 5)
+	/* Only the IP header is known to be linear here (the guest sets the
+	 * linear length of its skbs): read doff through a copy first. */
+	hp = skb_header_pointer(skb, thoff, sizeof(_th), &_th);
+	if (!hp)
+		return false;
+	if (hp->doff <= 5)
 		return true;
-	if (skb_ensure_writable(skb, thoff + th->doff * 4))
+	if (skb_ensure_writable(skb, thoff + hp->doff * 4))
 		return false;
 	th = (struct tcphdr *)(skb->data + thoff);
 	b = (u8 *)th;
@@ -118,6 +123,25 @@ bool pmy_sack_clamp(struct sk_buff *skb, unsigned int thoff, u32 svm_ack)
 	return true;
 }
 
+/*
+ * @p (TCP) leaves for the client: remember how far the client can have the
+ * PVM's stream, the bound of any ACK a real client sends
+ * (pmy_tcp_client_ack). conn->lock held.
+ */
+void pmy_tcp_released(struct pmy_conn *pc, const struct pmy_pkt *p)
+{
+	u32 end;
+
+	if (p->proto != IPPROTO_TCP)
+		return;
+	end = p->seq + !!(p->tcpflags & TCPHDR_SYN) + p->seg.len +
+	      !!(p->tcpflags & TCPHDR_FIN);
+	if (!pc->rel_end_valid || colo_seq_after(end, pc->rel_end)) {
+		pc->rel_end = end;
+		pc->rel_end_valid = true;
+	}
+}
+
 /* @p is unlinked from its kind queue (and the engine) already. */
 static void pmy_release_gated(struct pmy_conn *pc, struct pmy_pkt *p,
 			      struct pmy_ctx *ctx)
@@ -128,6 +152,7 @@ static void pmy_release_gated(struct pmy_conn *pc, struct pmy_pkt *p,
 	if (pmy_ack_ok(pc, p)) {
 		if (p->proto == IPPROTO_TCP && pc->svm_ack_valid)
 			pmy_sack_clamp(p->skb, p->thoff, pc->svm_ack);
+		pmy_tcp_released(pc, p);
 		list_del_init(&p->all);
 		pc->pvm_held--;
 		list_add_tail(&p->all, &ctx->rel);
@@ -203,10 +228,10 @@ static void pmy_tcp_request(struct pmy_ctx *ctx, enum colo_reason reason,
  * none of them changes what the client application reads. Anything else
  * (MPTCP's data mappings, experimental options) is left to a checkpoint.
  */
-static bool pmy_tcp_opts_plain(const struct pmy_pkt *p)
+bool pmy_tcp_opts_plain_skb(const struct sk_buff *skb, u32 thoff, u32 payoff)
 {
 	u8 buf[PMY_SYN_OPT_MAX];
-	u32 optlen = p->payoff - p->thoff - sizeof(struct tcphdr);
+	u32 optlen = payoff - thoff - sizeof(struct tcphdr);
 	const u8 *opt;
 	u32 i, len;
 
@@ -214,7 +239,7 @@ static bool pmy_tcp_opts_plain(const struct pmy_pkt *p)
 		return true;
 	if (optlen > sizeof(buf))
 		return false;
-	opt = skb_header_pointer(p->skb, p->thoff + sizeof(struct tcphdr),
+	opt = skb_header_pointer(skb, thoff + sizeof(struct tcphdr),
 				 optlen, buf);
 	if (!opt)
 		return false;
@@ -242,6 +267,11 @@ static bool pmy_tcp_opts_plain(const struct pmy_pkt *p)
 		len = opt[i + 1];
 	}
 	return true;
+}
+
+static bool pmy_tcp_opts_plain(const struct pmy_pkt *p)
+{
+	return pmy_tcp_opts_plain_skb(p->skb, p->thoff, p->payoff);
 }
 
 static bool pmy_tcp_needs_ckpt(const struct pmy_pkt *p)
@@ -362,7 +392,17 @@ static bool pmy_tcp_client_ack(struct pmy_conn *pc, u32 *ack)
 	valid = s->flags & IP_CT_TCP_FLAG_MAXACK_SET;
 	*ack = s->td_maxack;
 	spin_unlock(&ct->lock);
-	return valid;
+	/*
+	 * Conntrack takes any in-window ACK in the client's direction, from
+	 * any port (the PVM's own tap included) and up to what the PVM sent,
+	 * held bytes included. A real client cannot acknowledge what it never
+	 * got: cap it at the end of what left for the client.
+	 */
+	if (!valid || !pc->rel_end_valid)
+		return false;
+	if (colo_seq_after(*ack, pc->rel_end))
+		*ack = pc->rel_end;
+	return true;
 }
 
 static void pmy_tcp_client_acked(struct pmy_conn *pc, struct pmy_ctx *ctx)
@@ -564,7 +604,15 @@ void pmy_pvm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 	}
 	pmy_tcp_client_acked(pc, ctx);
 	if (!pi->len && !(fl & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST))) {
-		/* pure ACK: nothing to compare, only the gate */
+		/* pure ACK: nothing to compare, only the gate; but URG or an
+		 * option that changes what the client reads (MPTCP...) waits
+		 * for a checkpoint like on a data segment */
+		if (pmy_tcp_needs_ckpt(p)) {
+			p->kind = PMY_K_CKPT;
+			list_add_tail(&p->q, &pc->pvm_ckpt);
+			pmy_tcp_request(ctx, COLO_REASON_MISMATCH, pi->seq);
+			return;
+		}
 		pmy_release_gated(pc, p, ctx);
 		return;
 	}
@@ -709,13 +757,15 @@ void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 		res = colo_stream_acked(&pc->st, ack);
 	if (have && (pc->syn_done || !pc->isn_valid)) {
 		/*
-		 * The checkpoint copied the PVM's send queue: the SVM holds the
-		 * same bytes below @next, so a PVM retransmit of them in the new
-		 * epoch is covered, like bytes the client acknowledged (a guest
-		 * crafting other bytes for a covered range after a checkpoint is
-		 * not caught; within an epoch the SVM history catches it).
+		 * Compare from the end of what the checkpoint covered. A PVM
+		 * retransmit of covered bytes in the new epoch is not taken as
+		 * covered: @next is only the highest end the guest sent, not a
+		 * contiguous range, so treating it like a client ACK would let
+		 * a guest that sent far ahead have uncompared bytes released
+		 * later. Such a retransmit waits for the client's ACK (capped
+		 * at what was released) or for the restored SVM's own
+		 * retransmission, which it is compared with.
 		 */
-		colo_stream_acked(&pc->st, next);
 		res = colo_stream_resync(&pc->st, next);
 	} else if (pc->st.synced) {
 		res = colo_stream_resync(&pc->st, pc->st.matched);

@@ -334,7 +334,8 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 	 * the ACK gate if it acknowledges more than the SVM did (not during a
 	 * failover: it must not overtake held packets). */
 	if (!failover && pi.proto == IPPROTO_TCP && !pi.len &&
-	    !(pi.tcpflags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST)) &&
+	    !(pi.tcpflags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST | TCPHDR_URG)) &&
+	    pmy_tcp_opts_plain_skb(skb, pi.thoff, pi.payoff) &&
 	    pmy_pure_ack_ok(conn, &pi, &svm_ack)) {
 		colo_conn_put(conn);
 		if ((pi.tcpflags & TCPHDR_ACK) &&
