@@ -42,7 +42,7 @@ s_start() {
 	ip netns exec "$TOPO_PN" /usr/bin/python3 "$H" session $VM primary --hold-timeout 1500 \
 		<"$fifo" >"$S_LOG" 2>&1 &
 	S_PID=$!
-	busywait 10000 grep -q '^registered' "$S_LOG" || { cat "$S_LOG"; return 1; }
+	busywait 30000 grep -q '^registered' "$S_LOG" || { cat "$S_LOG"; return 1; }
 }
 # s_cmd CMD [ARG]: 0 if the kernel said ok
 s_cmd() {
