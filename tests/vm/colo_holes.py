@@ -5,8 +5,9 @@ pmycolo-epoch.sh, pmycolo-failover-order.sh, colo-isolation-svm.sh).
 
   serve-tcp PORT [--variant same|other|delay]   per connection, one line:
         "echo" -> echo until EOF; "sink" -> read until EOF, send nothing;
-        "hello" -> a greeting ("delay": the same greeting after 2 s)
-  serve-udp PORT [--variant same|delay|silent]  echo datagrams
+        "hello" -> a greeting ("delay": the same greeting after DELAY s)
+  serve-udp PORT [--variant same|delay|silent]  echo datagrams ("delay":
+        after DELAY s)
   trickle ADDR PORT OUT [--count N --interval S]  "echo" connection; a 100-byte
         chunk every S seconds; OUT holds the number of echoed bytes received
   sinkclient ADDR PORT DIR  "sink" connection; DIR/connected, waits for DIR/go,
@@ -37,6 +38,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# "delay" servers answer this late: long enough for a test to send BEGIN in
+# between on a slow, loaded machine
+DELAY = 8.0
+
 
 def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
@@ -62,7 +67,7 @@ def handle_tcp(c, variant):
                 pass
         elif line == "hello":
             if variant == "delay":
-                time.sleep(2)
+                time.sleep(DELAY)
             c.sendall(greeting(variant))
             time.sleep(0.5)
     except OSError:
@@ -89,7 +94,7 @@ def serve_udp(a):
         if a.variant == "silent":
             continue
         if a.variant == "delay":
-            threading.Timer(2.0, s.sendto, args=(d, peer)).start()
+            threading.Timer(DELAY, s.sendto, args=(d, peer)).start()
         else:
             s.sendto(d, peer)
 
