@@ -132,7 +132,7 @@ clean:
 	-$(MAKE) -C qemu-glue clean
 	-for d in tests/unit/* tests/fuzz tests/bench tests/guest; do \
 		[ -f $$d/Makefile ] && $(MAKE) -C $$d clean; done; true
-	rm -rf tests/out
+	rm -rf tests/out dist
 
 # One command runs every test; T=NAME runs only the named ones.
 # KERNELS="default 6.12" chooses the kernel series (default: both for a full
