@@ -7,8 +7,9 @@
 # sources there for each kernel; this test points COLO_SRC at a tree made of
 # nothing but those files (modules from root/lib/modules/KVER/updates/dkms,
 # plugins from root/usr/lib/*/xtables, colo-ctl from root/usr/sbin) and
-# checks that those are the ones loaded and run.
-# timeout: 260
+# checks that those are the ones loaded and run. The timeout is the wrapped
+# test's (240 s) plus room for the checks and a loaded machine.
+# timeout: 400
 source "$COLO_SRC/tests/lib.sh"
 
 root=$COLO_SRC/tests/out/pkg/root
