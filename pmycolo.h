@@ -29,11 +29,6 @@
 #include <linux/icmpv6.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/x_tables.h>
-#ifdef COLO_HAVE_LINUX_UNALIGNED_H
-#include <linux/unaligned.h>
-#else
-#include <asm/unaligned.h>
-#endif
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/tcp.h>

@@ -118,6 +118,33 @@ static void pmycolo_tg_save(const void *ip, const struct xt_entry_target *target
 	pmycolo_print_dev(info->forward_dev);
 }
 
+/*
+ * iptables-translate: nftables has no expression for this target. Print the
+ * xtables compat form, which is what `nft list ruleset` shows for the rule
+ * iptables-nft added, followed by the options as a comment: nft refuses to
+ * load it ("unsupported xtables compat expression, use iptables-nft"), so a
+ * translated ruleset never silently lacks the proxy. Device names that could
+ * break the shell or nft quoting of the output are shown with '?'.
+ */
+static int pmycolo_tg_xlate(struct xt_xlate *xl,
+			    const struct xt_xlate_tg_params *params)
+{
+	const struct xt_colo_primary_info *info = (const void *)params->target->data;
+	char dev[IFNAMSIZ];
+	size_t i;
+
+	for (i = 0; i < sizeof(dev) - 1 && info->forward_dev[i] != '\0'; i++)
+		dev[i] = strchr("\"'\\#`$", info->forward_dev[i]) ||
+			 (unsigned char)info->forward_dev[i] < 0x21 ||
+			 (unsigned char)info->forward_dev[i] > 0x7e ?
+			 '?' : info->forward_dev[i];
+	dev[i] = '\0';
+	xt_xlate_add(xl, "xt target PMYCOLO # --index %u --forward-dev %s: "
+		     "no nftables equivalent, add this rule with iptables-nft",
+		     info->index, dev);
+	return 1;
+}
+
 static struct xtables_target pmycolo_tg_reg = {
 	.family		= NFPROTO_UNSPEC,
 	.name		= "PMYCOLO",
@@ -130,6 +157,7 @@ static struct xtables_target pmycolo_tg_reg = {
 	.save		= pmycolo_tg_save,
 	.x6_parse	= pmycolo_tg_parse,
 	.x6_options	= pmycolo_tg_opts,
+	.xlate		= pmycolo_tg_xlate,
 };
 
 static void __attribute__((constructor)) pmycolo_tg_init(void)

@@ -56,6 +56,18 @@ static void seccolo_tg_save(const void *ip, const struct xt_entry_target *target
 	printf(" --index %u", info->index);
 }
 
+/* iptables-translate: the compat form nft refuses to load (libxt_PMYCOLO.c). */
+static int seccolo_tg_xlate(struct xt_xlate *xl,
+			    const struct xt_xlate_tg_params *params)
+{
+	const struct xt_colo_secondary_info *info = (const void *)params->target->data;
+
+	xt_xlate_add(xl, "xt target SECCOLO # --index %u: "
+		     "no nftables equivalent, add this rule with iptables-nft",
+		     info->index);
+	return 1;
+}
+
 static struct xtables_target seccolo_tg_reg = {
 	.family		= NFPROTO_UNSPEC,
 	.name		= "SECCOLO",
@@ -68,6 +80,7 @@ static struct xtables_target seccolo_tg_reg = {
 	.save		= seccolo_tg_save,
 	.x6_parse	= xtables_option_parse,
 	.x6_options	= seccolo_tg_opts,
+	.xlate		= seccolo_tg_xlate,
 };
 
 static void __attribute__((constructor)) seccolo_tg_init(void)

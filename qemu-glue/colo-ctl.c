@@ -4,7 +4,8 @@
  *
  * Messages for humans go to stderr prefixed "colo-ctl:"; machine-readable
  * lines (register, session, monitor) go to stdout, one per line, flushed.
- * Exit status: 0 success, 1 failure.
+ * Exit status (colo-ctl(8)): 0 success, 1 the operation failed, 2 usage
+ * error, 3 the kernel proxy is not there (nfnetlink_colo not loaded).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +32,10 @@
 #define CTRL_LINE_MAX		256
 #define CTRL_CLIENTS_MAX	8
 #define CTRL_REPLY_TIMEOUT_S	60
+
+#define EXIT_FAIL		1	/* the operation failed */
+#define EXIT_USAGE		2	/* bad subcommand, option or argument */
+#define EXIT_NOPROXY		3	/* no COLO generic netlink family */
 
 #ifndef COLO_CTL_VERSION
 #define COLO_CTL_VERSION	"1.0"
@@ -105,7 +110,7 @@ static int bad_option(const char *sub, int c, char *argv[])
 	else
 		err_msg("%s: invalid option `%s' (see `" PROG " %s --help')", sub,
 			argv[optind - 1], sub);
-	return 1;
+	return EXIT_USAGE;
 }
 
 static int open_nl(struct colo_nl **nl)
@@ -115,6 +120,12 @@ static int open_nl(struct colo_nl **nl)
 	if (ret < 0)
 		err_msg("%s", colo_nl_strerror(ret));
 	return ret;
+}
+
+/* The exit status for a failed open_nl(). */
+static int open_nl_status(int ret)
+{
+	return ret == -ENOENT ? EXIT_NOPROXY : EXIT_FAIL;
 }
 
 /* ------------------------------------------------------------------------
@@ -381,29 +392,29 @@ static int cmd_status(int argc, char *argv[])
 	}
 	if (argc - optind > 1) {
 		err_msg("status: too many arguments");
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (argc - optind == 1 && parse_vm_id(argv[optind], &vm_id) < 0)
-		return 1;
-	if (open_nl(&nl) < 0)
-		return 1;
+		return EXIT_USAGE;
+	ret = open_nl(&nl);
+	if (ret < 0)
+		return open_nl_status(ret);
 
+	/* One JSON shape with or without a VM id: the family and the VMs. */
+	if (json)
+		printf("{\"family_id\":%u,\"monitor_group\":%u,\"vms\":[",
+		       colo_nl_family_id(nl), colo_nl_monitor_group(nl));
 	if (vm_id) {
-		if (json)
-			putchar('[');
 		rc = status_one(nl, vm_id, conns, json, &first) < 0;
 		if (json)
-			printf("]\n");
+			printf("]}\n");
 		goto out;
 	}
 
 	ret = scan_run_dir(&ids, &n, dir, sizeof(dir));
 	if (ret < 0)
 		err_msg("cannot read %s: %s", dir, strerror(-ret));
-	if (json) {
-		printf("{\"family_id\":%u,\"monitor_group\":%u,\"vms\":[",
-		       colo_nl_family_id(nl), colo_nl_monitor_group(nl));
-	} else {
+	if (!json) {
 		printf("module nfnetlink_colo loaded: family %s id %u, monitor group %u\n",
 		       COLO_GENL_NAME, colo_nl_family_id(nl),
 		       colo_nl_monitor_group(nl));
@@ -796,7 +807,7 @@ static int hold(int argc, char *argv[], bool session)
 			if (parse_u32(optarg, 0, UINT32_MAX - 1, &hold_timeout) < 0) {
 				err_msg("invalid --hold-timeout `%s' (milliseconds, 0 = never)",
 					optarg);
-				return 1;
+				return EXIT_USAGE;
 			}
 			if (!hold_timeout)
 				hold_timeout = COLO_NL_HOLD_TIMEOUT_NEVER;
@@ -805,7 +816,7 @@ static int hold(int argc, char *argv[], bool session)
 			if (parse_u32(optarg, 1, UINT32_MAX, &queue_limit) < 0) {
 				err_msg("invalid --queue-limit `%s' (packets, at least 1)",
 					optarg);
-				return 1;
+				return EXIT_USAGE;
 			}
 			break;
 		case 'n':
@@ -823,11 +834,11 @@ static int hold(int argc, char *argv[], bool session)
 	if (argc - optind != 2) {
 		err_msg("%s: expected VMID and primary|secondary (see `" PROG " --help')",
 			session ? "session" : "register");
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (parse_vm_id(argv[optind], &h.vm_id) < 0 ||
 	    parse_mode(argv[optind + 1], &h.mode) < 0)
-		return 1;
+		return EXIT_USAGE;
 
 	/* Signals first: a SIGTERM right after registering must unwind cleanly. */
 	h.sig_fd = setup_signals();
@@ -838,8 +849,11 @@ static int hold(int argc, char *argv[], bool session)
 	if (session || control)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 
-	if (open_nl(&h.nl) < 0)
+	ret = open_nl(&h.nl);
+	if (ret < 0) {
+		rc = open_nl_status(ret);
 		goto err_open;
+	}
 	ret = colo_nl_proxy_init(h.nl, h.vm_id, h.mode, hold_timeout, queue_limit);
 	if (ret < 0) {
 		err_msg("vm %u: register as %s: %s", h.vm_id,
@@ -898,7 +912,7 @@ static int cmd_monitor(int argc, char *argv[])
 			return 0;
 		}
 		err_msg("monitor: unexpected argument `%s'", argv[1]);
-		return 1;
+		return EXIT_USAGE;
 	}
 	sig_fd = setup_signals();
 	if (sig_fd < 0) {
@@ -906,8 +920,11 @@ static int cmd_monitor(int argc, char *argv[])
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (open_nl(&nl) < 0)
+	ret = open_nl(&nl);
+	if (ret < 0) {
+		rc = open_nl_status(ret);
 		goto err_open;
+	}
 	ret = colo_nl_join_monitor(nl);
 	if (ret < 0) {
 		err_msg("join monitor group: %s", colo_nl_errmsg(nl, ret));
@@ -1054,7 +1071,7 @@ static int cmd_manual(int argc, char *argv[], const char *what)
 		case 't':
 			if (parse_u32(optarg, 1, 86400, &timeout) < 0) {
 				err_msg("invalid --timeout `%s' (seconds)", optarg);
-				return 1;
+				return EXIT_USAGE;
 			}
 			break;
 		case 'h':
@@ -1066,10 +1083,10 @@ static int cmd_manual(int argc, char *argv[], const char *what)
 	}
 	if (argc - optind != 1) {
 		err_msg("%s: expected one VMID", what);
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (parse_vm_id(argv[optind], &vm_id) < 0)
-		return 1;
+		return EXIT_USAGE;
 	return ctrl_request(vm_id, what, (int)timeout);
 }
 
@@ -1119,7 +1136,9 @@ static void show_usage(FILE *f)
 		fprintf(f, "  %s%s%s\n      %s\n", subcommands[i].name,
 			*subcommands[i].args ? " " : "", subcommands[i].args,
 			subcommands[i].description);
+	fprintf(f, "\n  -V, --version\n      print the version\n");
 	fprintf(f, "\nYou may pass `--help' to any subcommand. See colo-ctl(8).\n");
+	fprintf(f, "Exit status: 0 success, 1 failure, 2 usage error, 3 proxy modules not loaded.\n");
 }
 
 int main(int argc, char *argv[])
@@ -1128,22 +1147,22 @@ int main(int argc, char *argv[])
 
 	if (argc < 2) {
 		show_usage(stderr);
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		show_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf(PROG " " COLO_CTL_VERSION "\n");
 		return 0;
 	}
 	opterr = 0;
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
 		if (!strcmp(argv[1], subcommands[i].name))
-			return subcommands[i].fn(argc - 1, argv + 1) ? 1 : 0;
+			return subcommands[i].fn(argc - 1, argv + 1);
 	}
 	err_msg("invalid subcommand `%s' (see `" PROG " --help')", argv[1]);
-	return 1;
+	return EXIT_USAGE;
 }

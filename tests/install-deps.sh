@@ -1,18 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# install-deps.sh build|all: install the Debian packages colo-proxy needs when
-# they are missing (apt-get; Debian's archive only).
+# install-deps.sh build|deb|all: install the Debian packages colo-proxy needs
+# when they are missing (apt-get; Debian's archive only).
+#   build  compile the modules (default kernel's headers) and userspace
+#   deb    build the .debs (dpkg-buildpackage) and check them (lintian)
+#   all    everything make check needs: the above, both kernel series the VM
+#          tests boot (Debian 12's default 6.1 and 6.12, images and headers),
+#          dkms, QEMU and the test tools
 set -eu -o pipefail
 
 build_pkgs=(make gcc libc6-dev pkg-config linux-headers-amd64 libmnl-dev libxtables-dev)
-test_pkgs=(linux-image-amd64 qemu-system-x86 qemu-utils busybox-static iptables nftables kmod
+deb_pkgs=(build-essential dpkg-dev debhelper dh-dkms dkms fakeroot lintian pkg-config libmnl-dev libxtables-dev)
+test_pkgs=(linux-image-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64 qemu-system-x86 qemu-utils busybox-static iptables nftables kmod
 	iproute2 cpio iperf3 conntrack socat python3 gcc-multilib clang libclang-rt-14-dev
-	file procps util-linux libcap2-bin tcpdump iputils-ping)
+	file procps util-linux libcap2-bin tcpdump iputils-ping xz-utils systemd)
 
 case ${1:-all} in
 build) want=("${build_pkgs[@]}") ;;
-all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-*) echo "usage: $0 build|all" >&2; exit 2 ;;
+deb) want=("${deb_pkgs[@]}") ;;
+all) want=("${build_pkgs[@]}" "${deb_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: $0 build|deb|all" >&2; exit 2 ;;
 esac
 
 missing=()

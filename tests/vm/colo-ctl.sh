@@ -46,13 +46,25 @@ for m in nf_conntrack_colo nfnetlink_colo; do
 done
 
 # ---------------------------------------------------------------------------
+log "conventions: version, usage errors (exit 2)"
+check "-V prints the version" sh -c "'$CTL' -V | grep -qx 'colo-ctl [^ ][^ ]*'"
+check "--version prints the same" sh -c "[ \"\$('$CTL' -V)\" = \"\$('$CTL' --version)\" ]"
+for args in "" "frobnicate" "status --bogus" "status 0" "status 1 2" "register 5" \
+	    "register 5 tertiary" "register 5 primary --hold-timeout x" "checkpoint" \
+	    "failover 1 --timeout 0" "monitor extra"; do
+	rc=0
+	# shellcheck disable=SC2086 # word list on purpose
+	"$CTL" $args >"$tmp/out" 2>"$tmp/err" || rc=$?
+	check "usage error exits 2: colo-ctl $args" [ "$rc" = 2 ]
+done
+
 log "module not loaded"
 if grep -q '^nfnetlink_colo ' /proc/modules; then
 	log "nfnetlink_colo already loaded: not-loaded message not checked"
 else
 	rc=0
 	"$CTL" status "$VM" >"$tmp/out" 2>"$tmp/err" || rc=$?
-	check "status without the module exits 1" [ "$rc" = 1 ]
+	check "status without the module exits 3" [ "$rc" = 3 ]
 	check "says the module is not loaded" \
 		grep -q '^colo-ctl: module nfnetlink_colo not loaded' "$tmp/err"
 fi
@@ -172,8 +184,17 @@ nsx "$CTL" status "$VM" --json >"$tmp/json" 2>&1
 check "status --json is JSON" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d[0]["vm_id"] == int(sys.argv[2]) and d[0]["mode"] == "primary"
-assert d[0]["stats"]["checkpoints"] == 2' "$tmp/json" "$VM"
+v = d["vms"][0]
+assert len(d["vms"]) == 1 and v["vm_id"] == int(sys.argv[2]) and v["mode"] == "primary"
+assert v["stats"]["checkpoints"] == 2' "$tmp/json" "$VM"
+nsx "$CTL" status --json >"$tmp/json-all" 2>&1
+check "status --json with and without an id: one shape" python3 -c '
+import json, sys
+one, every = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert sorted(one) == sorted(every) == ["family_id", "monitor_group", "vms"], (one, every)
+assert one["family_id"] == every["family_id"] > 0
+mine = [v for v in every["vms"] if v["vm_id"] == int(sys.argv[3])]
+assert len(mine) == 1 and sorted(mine[0]) == sorted(one["vms"][0])' "$tmp/json" "$tmp/json-all" "$VM"
 check "status --conns exits 0" nsx "$CTL" status "$VM" --conns
 nsx "$CTL" status >"$tmp/out" 2>&1
 check "status without id lists the VM with a control socket" \

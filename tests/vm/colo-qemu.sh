@@ -240,7 +240,7 @@ check "colo-ctl checkpoint without COLO: refused (exit 1)" [ "$rc" = 1 ]
 check "colo-ctl checkpoint without COLO: says not in COLO" grep -q "not in COLO" "$tmp/p.cp"
 
 log "primary: PVM output held, hold timeout, CHECKPOINT_NEEDED to colod"
-notifies0=$(nsenv "$pn" "$CTL" status "$PVM" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats"]["notifies"])' 2>/dev/null || echo 0)
+notifies0=$(nsenv "$pn" "$CTL" status "$PVM" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["vms"][0]["stats"]["notifies"])' 2>/dev/null || echo 0)
 cat >"$tmp/frame.py" <<'EOF'
 import socket, struct, sys
 # One Ethernet/IPv4/UDP frame as a datagram to QEMU's socket netdev: QEMU
@@ -265,7 +265,7 @@ check "colod got CHECKPOINT_NEEDED (hold-timeout) and released the held output" 
 nsenv "$pn" "$CTL" status "$PVM" --json >"$tmp/p.json" 2>&1
 check "kernel: notice sent, packet seen, released by the checkpoint, nothing held" "$PY" -c '
 import json, sys
-st = json.load(open(sys.argv[1]))[0]["stats"]
+st = json.load(open(sys.argv[1]))["vms"][0]["stats"]
 assert st["notifies"] > int(sys.argv[2]), st
 assert st["pvm_packets"] >= 1 and st["released_checkpoint"] >= 1 and st["held"] == 0, st' \
 	"$tmp/p.json" "$notifies0"

@@ -318,7 +318,69 @@ for b in "${backends[@]}"; do
 done
 
 # ---------------------------------------------------------------------------
-# 3. Man page
+# 3. iptables-translate: the xtables compat form with the options as a comment,
+#    which nft refuses to load (a translated ruleset never silently lacks the
+#    proxy).
+
+xl_tail=": no nftables equivalent, add this rule with iptables-nft"
+xlate_case() { # NAME WANT COMMAND...
+	local name=$1 want=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	local rc=$?
+	if [ $rc -ne 0 ]; then
+		fail "$name" "exit status $rc: $(head -n1 "$tmp/err")"
+	elif [ "$(cat "$tmp/out")" != "$want" ]; then
+		fail "$name" "got '$(cat "$tmp/out")', want '$want'"
+	else
+		pass "$name"
+	fi
+}
+if command -v iptables-translate >/dev/null 2>&1 && command -v ip6tables-translate >/dev/null 2>&1; then
+	xlate_case xlate-ipv4-pmycolo \
+		"nft 'add rule ip mangle PREROUTING iifname \"tap0\" counter xt target PMYCOLO # --index 5 --forward-dev eth1$xl_tail'" \
+		iptables-translate -t mangle -A PREROUTING -i tap0 -j PMYCOLO --index 5 --forward-dev eth1
+	xlate_case xlate-ipv6-pmycolo \
+		"nft 'add rule ip6 mangle PREROUTING iifname \"tap0\" counter xt target PMYCOLO # --index 16777215 --forward-dev br0.100$xl_tail'" \
+		ip6tables-translate -t mangle -A PREROUTING -i tap0 -j PMYCOLO --index 16777215 --forward-dev br0.100
+	xlate_case xlate-ipv4-seccolo \
+		"nft 'add rule ip mangle PREROUTING iifname \"tap0\" counter xt target SECCOLO # --index 9$xl_tail'" \
+		iptables-translate -t mangle -A PREROUTING -i tap0 -j SECCOLO --index 9
+	xlate_case xlate-ipv6-seccolo \
+		"nft 'add rule ip6 mangle PREROUTING counter xt target SECCOLO # --index 1$xl_tail'" \
+		ip6tables-translate -t mangle -A PREROUTING -j SECCOLO --index 1
+	# quotes in a device name must not break the shell quoting of the output
+	xlate_case xlate-pmycolo-quoted-dev \
+		"nft 'add rule ip mangle PREROUTING counter xt target PMYCOLO # --index 3 --forward-dev a??b$xl_tail'" \
+		iptables-translate -t mangle -A PREROUTING -j PMYCOLO --index 3 --forward-dev "a'\"b"
+	printf '*mangle\n-A PREROUTING -i tap0 -j PMYCOLO --index 7 --forward-dev eth1\n-A PREROUTING -i tap1 -j SECCOLO --index 7\nCOMMIT\n' >"$tmp/rules"
+	if iptables-restore-translate -f "$tmp/rules" >"$tmp/nft" 2>"$tmp/err" &&
+	   grep -qx "add rule ip mangle PREROUTING iifname \"tap0\" counter xt target PMYCOLO # --index 7 --forward-dev eth1$xl_tail" "$tmp/nft" &&
+	   grep -qx "add rule ip mangle PREROUTING iifname \"tap1\" counter xt target SECCOLO # --index 7$xl_tail" "$tmp/nft"; then
+		pass xlate-restore
+	else
+		fail xlate-restore "$(head -n1 "$tmp/err") $(grep PREROUTING "$tmp/nft" | head -n1)"
+	fi
+	# nft must refuse the translation, naming iptables-nft.
+	if ! command -v nft >/dev/null 2>&1 || [ ${#unshare_args[@]} -eq 0 ]; then
+		skip xlate-nft-refuses "nft or a private network namespace missing"
+	else
+		sed 's/^add table ip mangle$/add table ip mangle\nadd chain ip mangle PREROUTING { type filter hook prerouting priority mangle; }/' \
+			"$tmp/nft" >"$tmp/nft2"
+		if in_ns nft -c -f "$tmp/nft2" >"$tmp/out" 2>&1; then
+			fail xlate-nft-refuses "nft accepted the translated rules"
+		elif grep -q 'unsupported xtables compat expression, use iptables-nft' "$tmp/out"; then
+			pass xlate-nft-refuses
+		else
+			fail xlate-nft-refuses "nft: $(head -n1 "$tmp/out")"
+		fi
+	fi
+else
+	skip xlate "iptables-translate not installed"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. Man page
 
 if command -v groff >/dev/null 2>&1 && [ -f "$LIBXT_DIR/colo-iptables.8" ]; then
 	if groff -man -ww -z "$LIBXT_DIR/colo-iptables.8" 2>"$tmp/err" && [ ! -s "$tmp/err" ]; then
