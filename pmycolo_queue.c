@@ -195,23 +195,25 @@ static void pmy_reinject(struct list_head *list)
 	local_bh_enable();
 }
 
-static void pmy_unlink_pvm(struct pmy_conn *pc, struct pmy_pkt *p)
+/* Off the engine or its kind queue, and off pvm_all/svm_all. */
+static void pmy_unlink(struct pmy_conn *pc, struct pmy_pkt *p)
 {
 	if (p->kind == PMY_K_STREAM)
 		colo_stream_remove(&pc->st, &p->seg);
 	else
 		list_del_init(&p->q);
 	list_del_init(&p->all);
+}
+
+static void pmy_unlink_pvm(struct pmy_conn *pc, struct pmy_pkt *p)
+{
+	pmy_unlink(pc, p);
 	pc->pvm_held--;
 }
 
 static void pmy_unlink_svm(struct pmy_conn *pc, struct pmy_pkt *p)
 {
-	if (p->kind == PMY_K_STREAM)
-		colo_stream_remove(&pc->st, &p->seg);
-	else
-		list_del_init(&p->q);
-	list_del_init(&p->all);
+	pmy_unlink(pc, p);
 	pc->svm_queued--;
 }
 
