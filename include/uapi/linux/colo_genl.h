@@ -17,8 +17,10 @@
  * must come from the same socket (else -EPERM) except COLO_CMD_GET, which any
  * CAP_NET_ADMIN sender may issue. When the bound socket is closed the VM is torn
  * down: held PVM packets are dropped, never released (output commit: nothing
- * unverified leaves the host), SVM packets are freed, rules referring to the
- * index stop matching until a new PROXY_INIT.
+ * unverified leaves the host), SVM packets are freed, and PMYCOLO rules
+ * referring to the index drop every PVM packet (fail closed) until a new
+ * PROXY_INIT; the new owner's connections wait for a checkpoint before they
+ * are compared again (COLO_REASON_UNSYNCED).
  *
  * Requests (kernel answers with an ack, or an errno in the ack):
  *
