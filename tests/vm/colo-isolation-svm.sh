@@ -39,7 +39,7 @@ iso_ctl_start() { # KEY NS VMID MODE [options]
 	ISO_PID[$key]=$!
 	busywait 10000 grep -q '^registered' "$log" || { cat "$log"; return 1; }
 }
-iso_notices() { grep -c "checkpoint-needed" "$TOPO_DIR/iso-$1.log"; }
+iso_notices() { grep -c "checkpoint-needed.*${2:-}" "$TOPO_DIR/iso-$1.log"; }
 cleanup() {
 	local k
 	for k in "${!ISO_PID[@]}"; do
@@ -146,5 +146,9 @@ check "2: B dropped nothing, got no notice, saw exactly its SVM's two answers" \
 	test "$(bstat dropped) $(iso_notices pb) $(bstat svm_packets)" = "0 0 2"
 check "2: B compared it (matched bytes of both exchanges)" \
 	test "$(bstat matched_bytes)" -ge 15
-check "A: no notice either" test "$(iso_notices pa)" = 0
+# A's own guest forged: A may tentatively queue the forged datagrams on the
+# conntrack nobody tracked yet (the SVM-answers-first path) until B's PVM
+# takes it back; whether A's hold timer saw them first (an svm-only notice
+# for A, its own guest's doing) depends on timing. Never a mismatch.
+check "A: no mismatch notice" test "$(iso_notices pa reason=mismatch)" = 0
 colo_exit

@@ -276,7 +276,7 @@ check "colod status: failover policy manual by default" [ "$(field failover "$re
 log "primary: colod killed while QEMU runs: colo-qemu starts it again"
 portid() {	# portid NS VMID: the registration's owner port
 	nsenv "$1" "$CTL" status "$2" --json 2>/dev/null |
-		"$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["portid"])' 2>/dev/null
+		"$PY" -c 'import json,sys; print(json.load(sys.stdin)["vms"][0]["portid"])' 2>/dev/null
 }
 new_colod() {	# a colod child of the launcher other than $cpid
 	local c
