@@ -142,6 +142,9 @@ topo_capture_start() {
 	ip netns exec "$TOPO_PN" tcpdump -n -s 0 -B 16384 -j host --time-stamp-precision=nano \
 		-i vport-cl -Q out -w "$d/cl.pcap" 'ip or ip6' 2> "$d/cl.err" &
 	TOPO_CAP_PIDS+=($!)
+	# the timeline needs the control plane loaded before the first command
+	# (tests that register by their own means load the modules later)
+	colo_load_modules >/dev/null 2>&1
 	if grep -q '^nfnetlink_colo ' /proc/modules; then
 		TZ=UTC ip netns exec "$TOPO_PN" colo-ctl monitor > "$d/monitor.log" 2> "$d/monitor.err" &
 		TOPO_CAP_PIDS+=($!)

@@ -532,6 +532,7 @@ def first_conflicts(c, tl):
     PVM's byte. The kernel compares streams: past a difference nothing of that
     epoch can be released by a match, only by the checkpoint."""
     first = {}
+    found = []  # (time the differing PVM copy was sent, epoch, offset)
     for tp, ps, pdata in c.segs["pvm"]:
         pe = ps + len(pdata)
         ep = tl.epoch_of(tp)
@@ -548,9 +549,24 @@ def first_conflicts(c, tl):
             diff = iv_sub([(x, y)], eq)
             if diff and (lim is None or diff[0][0] < lim):
                 lim = diff[0][0]
+                found.append((tp, ep, lim))
         if lim is not None:
             first[ep] = lim
+    c.conflict_times = sorted(found)
     return first
+
+
+def conflict_before(c, ep, tc):
+    """The lowest differing offset of epoch @ep among PVM copies sent by @tc:
+    a copy that differs later (a retransmit with other bytes, which the kernel
+    holds) cannot make an earlier release unverified."""
+    lim = None
+    for tp, e, off in getattr(c, "conflict_times", []):
+        if tp > tc:
+            break
+        if e == ep and (lim is None or off < lim):
+            lim = off
+    return lim
 
 
 def check_tcp(cap, tl, res):
@@ -571,7 +587,7 @@ def check_tcp(cap, tl, res):
                     continue
                 produced += runs
                 pvm_t = tp if pvm_t is None else max(pvm_t, tp)
-                lim = conflict.get(tl.epoch_of(tp))
+                lim = conflict_before(c, tl.epoch_of(tp), tc)
                 for rs, re_ in runs:
                     if lim is not None:
                         re_ = min(re_, lim)

@@ -57,6 +57,7 @@ stat() { topo_stat "$TOPO_PN" $VM "$1"; }
 topo_setup || { echo "FAIL: topology"; exit 1; }
 s_start || { echo "FAIL: primary session"; exit 1; }
 topo_ctl_start "$TOPO_SN" $VM secondary || { echo "FAIL: secondary session"; exit 1; }
+TOPO_ORACLE_VM=$VM	# the primary registered through colo_holes.py, not topo_ctl_start
 topo_rules_primary $VM && topo_rules_secondary $VM || { echo "FAIL: rules"; exit 1; }
 topo_static_neigh
 topo_bg "$TOPO_PVM" /usr/bin/python3 "$H" serve-udp 5004 --variant delay
