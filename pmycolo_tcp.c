@@ -132,7 +132,11 @@ void pmy_tcp_released(struct pmy_conn *pc, const struct pmy_pkt *p)
 {
 	u32 end;
 
-	if (p->proto != IPPROTO_TCP)
+	/* a segment that occupies no sequence number (a pure ACK) carries
+	 * the PVM's send point, held bytes included: it says nothing about
+	 * what the client has */
+	if (p->proto != IPPROTO_TCP ||
+	    !(p->seg.len || (p->tcpflags & (TCPHDR_SYN | TCPHDR_FIN))))
 		return;
 	end = p->seq + !!(p->tcpflags & TCPHDR_SYN) + p->seg.len +
 	      !!(p->tcpflags & TCPHDR_FIN);

@@ -557,9 +557,10 @@ def first_conflicts(c, tl):
 
 
 def conflict_before(c, ep, tc):
-    """The lowest differing offset of epoch @ep among PVM copies sent by @tc:
-    a copy that differs later (a retransmit with other bytes, which the kernel
-    holds) cannot make an earlier release unverified."""
+    """The lowest differing offset of epoch @ep among PVM copies sent by @tc
+    (the time of the copy being verified): a copy that differs later (a
+    retransmit with other bytes, which the kernel holds) cannot make an earlier
+    copy unverified; the kernel compares every copy against the SVM's bytes."""
     lim = None
     for tp, e, off in getattr(c, "conflict_times", []):
         if tp > tc:
@@ -587,7 +588,7 @@ def check_tcp(cap, tl, res):
                     continue
                 produced += runs
                 pvm_t = tp if pvm_t is None else max(pvm_t, tp)
-                lim = conflict_before(c, tl.epoch_of(tp), tc)
+                lim = conflict_before(c, tl.epoch_of(tp), tp)
                 for rs, re_ in runs:
                     if lim is not None:
                         re_ = min(re_, lim)
