@@ -159,13 +159,13 @@ void on_status_reply(struct colod *d, struct client *c,
 
 	/* whatever transfer figures QEMU gives; 7.2 gives none while in COLO */
 	if (m) {
-		const struct json *ram = json_get(m->data, "ram");
+		const json_t *ram = qmp_get(m->data, "ram");
 		int64_t tr, ds;
 
 		snprintf(st, sizeof(st), "%s",
-			 json_get_str(m->data, "status") ?: "none");
-		if (ram && json_get_int(ram, "transferred", &tr) &&
-		    json_get_int(ram, "dirty-sync-count", &ds))
+			 qmp_get_str(m->data, "status") ?: "none");
+		if (qmp_get_int(ram, "transferred", &tr) &&
+		    qmp_get_int(ram, "dirty-sync-count", &ds))
 			snprintf(transfer, sizeof(transfer),
 				 "ram-transferred=%" PRId64 " dirty-sync-count=%" PRId64,
 				 tr, ds);

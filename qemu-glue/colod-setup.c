@@ -8,19 +8,40 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "colod.h"
 
-static int call_or_log(struct colod *d, const char *cmd, const char *args,
+static int call_or_log(struct colod *d, const char *cmd, const json_t *args,
 		       struct qmp_msg *reply)
 {
 	int ret = qmp_call(d->qmp, cmd, args, QMP_CMD_TIMEOUT_MS, reply);
 
 	if (ret)
 		logmsg("%s", qmp_errmsg(d->qmp));
+	return ret;
+}
+
+/* call_or_log with arguments built by json_pack(@fmt, ...) */
+static int call_or_logf(struct colod *d, const char *cmd, const char *fmt, ...)
+{
+	json_error_t e;
+	json_t *args;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	args = json_vpack_ex(&e, 0, fmt, ap);
+	va_end(ap);
+	if (!args) {
+		logmsg("%s: cannot build the arguments: %s", cmd, e.text);
+		return -1;
+	}
+	ret = call_or_log(d, cmd, args, NULL);
+	json_decref(args);
 	return ret;
 }
 
@@ -31,7 +52,7 @@ static int read_delay(struct colod *d)
 
 	if (call_or_log(d, "query-migrate-parameters", NULL, &m))
 		return -1;
-	if (!json_get_int(m.data, "x-checkpoint-delay", &v) || v < 0) {
+	if (!qmp_get_int(m.data, "x-checkpoint-delay", &v) || v < 0) {
 		logmsg("query-migrate-parameters has no x-checkpoint-delay: this QEMU has no COLO");
 		qmp_msg_free(&m);
 		return -1;
@@ -43,13 +64,11 @@ static int read_delay(struct colod *d)
 
 static int set_delay(struct colod *d)
 {
-	char args[64];
-
 	if (d->o.checkpoint_delay_ms < 0)
 		return read_delay(d);
-	snprintf(args, sizeof(args), "{\"x-checkpoint-delay\": %" PRId64 "}",
-		 d->o.checkpoint_delay_ms);
-	if (call_or_log(d, "migrate-set-parameters", args, NULL))
+	if (call_or_logf(d, "migrate-set-parameters", "{s:I}",
+			 "x-checkpoint-delay",
+			 (json_int_t)d->o.checkpoint_delay_ms))
 		return -1;
 	d->delay_ms = d->o.checkpoint_delay_ms;
 	return 0;
@@ -62,7 +81,7 @@ static int query_status(struct colod *d, char *buf, size_t len)
 
 	if (call_or_log(d, "query-status", NULL, &m))
 		return -1;
-	st = json_get_str(m.data, "status");
+	st = qmp_get_str(m.data, "status");
 	snprintf(buf, len, "%s", st ?: "?");
 	qmp_msg_free(&m);
 	return 0;
@@ -70,12 +89,16 @@ static int query_status(struct colod *d, char *buf, size_t len)
 
 static int set_caps(struct colod *d, bool colo)
 {
-	char args[256];
+	int ret;
 
-	snprintf(args, sizeof(args),
-		 "{\"capabilities\": [%s{\"capability\": \"events\", \"state\": true}]}",
-		 colo ? "{\"capability\": \"x-colo\", \"state\": true}, " : "");
-	if (call_or_log(d, "migrate-set-capabilities", args, NULL))
+	if (colo)
+		ret = call_or_logf(d, "migrate-set-capabilities", "{s:[{s:s,s:b},{s:s,s:b}]}",
+				   "capabilities", "capability", "x-colo", "state", 1,
+				   "capability", "events", "state", 1);
+	else
+		ret = call_or_logf(d, "migrate-set-capabilities", "{s:[{s:s,s:b}]}",
+				   "capabilities", "capability", "events", "state", 1);
+	if (ret)
 		return -1;
 	d->events_cap = true;
 	return 0;
@@ -96,19 +119,19 @@ static int need_events(struct colod *d)
 
 static int read_events_cap(struct colod *d)
 {
-	const struct json *caps;
 	struct qmp_msg m;
+	json_t *cap;
 	size_t k;
 
 	if (call_or_log(d, "query-migrate-capabilities", NULL, &m))
 		return -1;
-	caps = m.data;
-	for (k = 0; caps && caps->type == JSON_ARRAY && k < caps->n; k++) {
-		const char *name = json_get_str(caps->v[k], "capability");
+	/* json_array_foreach does nothing on what is not an array */
+	json_array_foreach(m.data, k, cap) {
+		const char *name = qmp_get_str(cap, "capability");
 		bool on;
 
 		if (name && !strcmp(name, "events") &&
-		    json_get_bool(caps->v[k], "state", &on))
+		    qmp_get_bool(cap, "state", &on))
 			d->events_cap = on;
 	}
 	qmp_msg_free(&m);
@@ -118,19 +141,24 @@ static int read_events_cap(struct colod *d)
 /* events on if QEMU lets us (not while migrating), else whatever it is */
 static int ensure_events(struct colod *d)
 {
+	json_t *args;
+
 	if (read_events_cap(d))
 		return -1;
-	if (!d->events_cap &&
-	    !qmp_call(d->qmp, "migrate-set-capabilities",
-		      "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}",
-		      QMP_CMD_TIMEOUT_MS, NULL))
+	if (d->events_cap)
+		return need_events(d);
+	args = json_pack("{s:[{s:s,s:b}]}", "capabilities", "capability",
+			 "events", "state", 1);
+	if (args && !qmp_call(d->qmp, "migrate-set-capabilities", args,
+			      QMP_CMD_TIMEOUT_MS, NULL))
 		d->events_cap = true;
+	json_decref(args);
 	return need_events(d);
 }
 
 static int colo_start(struct colod *d, enum colod_phase *ph)
 {
-	char st[32], args[512], uri[400];
+	char st[32];
 
 	if (query_status(d, st, sizeof(st)))
 		return -1;
@@ -153,12 +181,11 @@ static int colo_start(struct colod *d, enum colod_phase *ph)
 	}
 	if (set_caps(d, true) || set_delay(d))
 		return -1;
-	if (json_quote(uri, sizeof(uri), d->o.peer) >= sizeof(uri)) {
+	if (strlen(d->o.peer) >= 400) {
 		logmsg("--peer URI too long");
 		return -1;
 	}
-	snprintf(args, sizeof(args), "{\"uri\": %s}", uri);
-	if (call_or_log(d, "migrate", args, NULL))
+	if (call_or_logf(d, "migrate", "{s:s}", "uri", d->o.peer))
 		return -1;
 	*ph = CP_WAIT_COLO;
 	d->start_deadline = mono_us() + d->o.start_timeout_ms * 1000;
@@ -175,7 +202,7 @@ static int colo_mode(struct colod *d, char *buf, size_t len)
 
 	if (call_or_log(d, "query-colo-status", NULL, &m))
 		return -1;
-	mode = json_get_str(m.data, "mode");
+	mode = qmp_get_str(m.data, "mode");
 	snprintf(buf, len, "%s", mode ?: "?");
 	qmp_msg_free(&m);
 	return 0;

@@ -87,7 +87,7 @@ static void colod_exit_with(struct colod *d, int code, const char *fmt, ...)
  */
 
 int qmp_async(struct colod *d, enum qmp_kind kind, const char *cmd,
-		     const char *args, int client)
+		     const json_t *args, int client)
 {
 	int64_t id;
 	int k, ret;
@@ -239,7 +239,8 @@ static enum colod_ev kernel_act(struct colod *d, enum colod_act a,
 static void qmp_act(struct colod *d, enum colod_act a, const struct colod_out *o,
 		    enum colod_ev *err_ev)
 {
-	char args[64];
+	json_t *args;
+	int ret;
 
 	switch (a) {
 	case ACT_TRIGGER:
@@ -248,9 +249,12 @@ static void qmp_act(struct colod *d, enum colod_act a, const struct colod_out *o
 			snprintf(d->trigger_reason, sizeof(d->trigger_reason),
 				 "%s", d->want_reason[0] ? d->want_reason :
 				 "request");
-		snprintf(args, sizeof(args), "{\"x-checkpoint-delay\": %" PRId64 "}",
-			 d->delay_ms);
-		if (qmp_async(d, QK_TRIGGER, "migrate-set-parameters", args, -1)) {
+		args = json_pack("{s:I}", "x-checkpoint-delay",
+				 (json_int_t)d->delay_ms);
+		ret = args ? qmp_async(d, QK_TRIGGER, "migrate-set-parameters",
+				       args, -1) : -ENOMEM;
+		json_decref(args);
+		if (ret) {
 			logmsg("cannot request a checkpoint from QEMU: %s",
 			       qmp_errmsg(d->qmp));
 			*err_ev = EV_TRIGGER_ERR;
@@ -395,13 +399,13 @@ static void on_reply(struct colod *d, const struct qmp_msg *m)
 		fsm_event(d, ok ? EV_HB_OK : EV_HB_ERR, -1, NULL);
 		break;
 	case QK_QUERY_COLO:
-		s = ok ? json_get_str(m->data, "mode") : NULL;
+		s = ok ? qmp_get_str(m->data, "mode") : NULL;
 		fsm_event(d, s && !strcmp(s, "none") ? EV_COLO_NONE :
 			  EV_COLO_ACTIVE, -1, NULL);
 		break;
 	case QK_QUERY_STATUS:
 		/* the survivor must run; 7.2 resumes it, but do not rely on it */
-		s = ok ? json_get_str(m->data, "status") : NULL;
+		s = ok ? qmp_get_str(m->data, "status") : NULL;
 		if (s && strcmp(s, "running")) {
 			logmsg("guest is '%s' after failover: sending cont", s);
 			if (qmp_async(d, QK_CONT, "cont", NULL, -1))
@@ -432,11 +436,11 @@ static void on_event(struct colod *d, const struct qmp_msg *m)
 	} else if (!strcmp(m->event, "RESUME")) {
 		fsm_event(d, EV_RESUME, m->ts_us, NULL);
 	} else if (!strcmp(m->event, "MIGRATION_PASS")) {
-		if (json_get_int(m->data, "pass", &pass))
+		if (qmp_get_int(m->data, "pass", &pass))
 			d->last_pass = pass;
 		fsm_event(d, EV_PASS, m->ts_us, NULL);
 	} else if (!strcmp(m->event, "MIGRATION")) {
-		st = json_get_str(m->data, "status");
+		st = qmp_get_str(m->data, "status");
 		if (!st)
 			return;
 		dbg(d, "MIGRATION status=%s", st);
@@ -456,8 +460,8 @@ static void on_event(struct colod *d, const struct qmp_msg *m)
 						st);
 		}
 	} else if (!strcmp(m->event, "COLO_EXIT")) {
-		st = json_get_str(m->data, "mode");
-		reason = json_get_str(m->data, "reason");
+		st = qmp_get_str(m->data, "mode");
+		reason = qmp_get_str(m->data, "reason");
 		logmsg("COLO_EXIT mode=%s reason=%s", st ?: "?", reason ?: "?");
 		if (reason && !strcmp(reason, "request")) {
 			if (d->fsm.phase != CP_FAILOVER)
@@ -468,7 +472,7 @@ static void on_event(struct colod *d, const struct qmp_msg *m)
 			fsm_event(d, EV_COLO_EXIT_ERROR, -1, NULL);
 		}
 	} else if (!strcmp(m->event, "SHUTDOWN")) {
-		reason = json_get_str(m->data, "reason");
+		reason = qmp_get_str(m->data, "reason");
 		d->shutdown_seen = true;
 		snprintf(d->shutdown_reason, sizeof(d->shutdown_reason), "%s",
 			 reason ?: "?");

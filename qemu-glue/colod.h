@@ -114,7 +114,7 @@ void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* colod.c */
 int qmp_async(struct colod *d, enum qmp_kind kind, const char *cmd,
-	      const char *args, int client);
+	      const json_t *args, int client);
 void fsm_event(struct colod *d, enum colod_ev ev, int64_t ts_us,
 	       const char *why);
 uint64_t request_checkpoint(struct colod *d, const char *reason);

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * qmp.c - a small QMP client with its own strict JSON parser (see qmp.h)
+ * qmp.c - a small QMP client; JSON by jansson (see qmp.h)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,581 +19,102 @@
 #include "qmp.h"
 
 /* ------------------------------------------------------------------------
- * JSON
+ * JSON (jansson)
  */
 
-struct json_parser {
-	const char *s;
-	size_t len, pos;
-	int depth;
-	char *err;
-	size_t errlen;
-	bool nomem;
-};
-
-static int json_fail(struct json_parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int json_fail(struct json_parser *p, const char *fmt, ...)
+/* Deepest nesting of arrays/objects in @j; stops counting past @limit. */
+static int json_depth(const json_t *j, int limit)
 {
-	va_list ap;
-	int n;
-
-	if (p->err && p->errlen) {
-		n = snprintf(p->err, p->errlen, "at byte %zu: ", p->pos);
-		if (n >= 0 && (size_t)n < p->errlen) {
-			va_start(ap, fmt);
-			vsnprintf(p->err + n, p->errlen - n, fmt, ap);
-			va_end(ap);
-		}
-	}
-	return -EPROTO;
-}
-
-static int json_nomem(struct json_parser *p)
-{
-	p->nomem = true;
-	if (p->err && p->errlen)
-		snprintf(p->err, p->errlen, "out of memory");
-	return -ENOMEM;
-}
-
-void json_free(struct json *j)
-{
+	const char *key;
+	json_t *v;
 	size_t k;
+	int d, max = 0;
 
-	if (!j)
-		return;
-	if (j->type == JSON_ARRAY || j->type == JSON_OBJECT) {
-		for (k = 0; k < j->n; k++) {
-			if (j->keys)
-				free(j->keys[k]);
-			json_free(j->v[k]);
-		}
-	}
-	free(j->keys);
-	free(j->v);
-	free(j->str);
-	free(j);
-}
-
-static void json_ws(struct json_parser *p)
-{
-	while (p->pos < p->len) {
-		char c = p->s[p->pos];
-
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			break;
-		p->pos++;
-	}
-}
-
-static int json_value(struct json_parser *p, struct json **out);
-
-static int json_hex4(struct json_parser *p, unsigned int *v)
-{
-	unsigned int k, x = 0;
-
-	if (p->len - p->pos < 4)
-		return json_fail(p, "truncated \\u escape");
-	for (k = 0; k < 4; k++) {
-		char c = p->s[p->pos++];
-
-		x <<= 4;
-		if (c >= '0' && c <= '9')
-			x |= (unsigned int)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			x |= (unsigned int)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			x |= (unsigned int)(c - 'A' + 10);
-		else
-			return json_fail(p, "bad hex digit in \\u escape");
-	}
-	*v = x;
-	return 0;
-}
-
-static size_t utf8_put(char *d, unsigned int cp)
-{
-	if (cp < 0x80) {
-		d[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		d[0] = (char)(0xc0 | (cp >> 6));
-		d[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		d[0] = (char)(0xe0 | (cp >> 12));
-		d[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		d[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	d[0] = (char)(0xf0 | (cp >> 18));
-	d[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	d[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	d[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Validate one raw UTF-8 sequence starting at p->pos; returns its length. */
-static int utf8_seq(struct json_parser *p)
-{
-	const unsigned char *u = (const unsigned char *)p->s + p->pos;
-	size_t left = p->len - p->pos;
-	unsigned int cp, need, k;
-
-	if (u[0] < 0x80)
-		return 1;
-	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
-		need = 1;
-		cp = u[0] & 0x1f;
-	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
-		need = 2;
-		cp = u[0] & 0x0f;
-	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
-		need = 3;
-		cp = u[0] & 0x07;
-	} else {
-		return json_fail(p, "invalid UTF-8 byte 0x%02x", u[0]);
-	}
-	if (left < need + 1)
-		return json_fail(p, "truncated UTF-8 sequence");
-	for (k = 1; k <= need; k++) {
-		if ((u[k] & 0xc0) != 0x80)
-			return json_fail(p, "invalid UTF-8 continuation");
-		cp = (cp << 6) | (u[k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return json_fail(p, "overlong or invalid UTF-8 code point");
-	return (int)need + 1;
-}
-
-static int json_string_raw(struct json_parser *p, char **out, size_t *outlen)
-{
-	size_t cap = 16, n = 0;
-	char *buf, *nb;
-	int ret;
-
-	if (p->pos >= p->len || p->s[p->pos] != '"')
-		return json_fail(p, "expected string");
-	p->pos++;
-	buf = malloc(cap);
-	if (!buf)
-		return json_nomem(p);
-	for (;;) {
-		unsigned char c;
-		unsigned int cp;
-
-		if (p->pos >= p->len) {
-			ret = json_fail(p, "unterminated string");
-			goto err;
-		}
-		if (cap - n < 8) {
-			cap *= 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				ret = json_nomem(p);
-				goto err;
-			}
-			buf = nb;
-		}
-		c = (unsigned char)p->s[p->pos];
-		if (c == '"') {
-			p->pos++;
-			break;
-		}
-		if (c < 0x20) {
-			ret = json_fail(p, "control character 0x%02x in string", c);
-			goto err;
-		}
-		if (c != '\\') {
-			ret = utf8_seq(p);
-			if (ret < 0)
-				goto err;
-			memcpy(buf + n, p->s + p->pos, (size_t)ret);
-			n += (size_t)ret;
-			p->pos += (size_t)ret;
-			continue;
-		}
-		p->pos++;
-		if (p->pos >= p->len) {
-			ret = json_fail(p, "truncated escape");
-			goto err;
-		}
-		c = (unsigned char)p->s[p->pos++];
-		switch (c) {
-		case '"': buf[n++] = '"'; break;
-		case '\\': buf[n++] = '\\'; break;
-		case '/': buf[n++] = '/'; break;
-		case 'b': buf[n++] = '\b'; break;
-		case 'f': buf[n++] = '\f'; break;
-		case 'n': buf[n++] = '\n'; break;
-		case 'r': buf[n++] = '\r'; break;
-		case 't': buf[n++] = '\t'; break;
-		case 'u':
-			ret = json_hex4(p, &cp);
-			if (ret)
-				goto err;
-			if (cp >= 0xdc00 && cp <= 0xdfff) {
-				ret = json_fail(p, "lone low surrogate");
-				goto err;
-			}
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				unsigned int lo;
-
-				if (p->len - p->pos < 2 || p->s[p->pos] != '\\' ||
-				    p->s[p->pos + 1] != 'u') {
-					ret = json_fail(p, "lone high surrogate");
-					goto err;
-				}
-				p->pos += 2;
-				ret = json_hex4(p, &lo);
-				if (ret)
-					goto err;
-				if (lo < 0xdc00 || lo > 0xdfff) {
-					ret = json_fail(p, "bad surrogate pair");
-					goto err;
-				}
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			}
-			if (cp == 0) {
-				ret = json_fail(p, "\\u0000 in string");
-				goto err;
-			}
-			n += utf8_put(buf + n, cp);
-			break;
-		default:
-			p->pos--;
-			ret = json_fail(p, "invalid escape \\%c",
-					c >= 0x20 && c < 0x7f ? c : '?');
-			goto err;
-		}
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	return 0;
-err:
-	free(buf);
-	return ret;
-}
-
-static struct json *json_new(struct json_parser *p, enum json_type t)
-{
-	struct json *j = calloc(1, sizeof(*j));
-
-	if (!j) {
-		json_nomem(p);
-		return NULL;
-	}
-	j->type = t;
-	return j;
-}
-
-static int json_number(struct json_parser *p, struct json **out)
-{
-	size_t start = p->pos;
-	bool integer = true;
-	char tmp[64], *end;
-	struct json *j;
-
-	if (p->s[p->pos] == '-')
-		p->pos++;
-	if (p->pos >= p->len)
-		return json_fail(p, "truncated number");
-	if (p->s[p->pos] == '0') {
-		p->pos++;
-	} else if (p->s[p->pos] >= '1' && p->s[p->pos] <= '9') {
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	} else {
-		return json_fail(p, "invalid number");
-	}
-	if (p->pos < p->len && p->s[p->pos] == '.') {
-		integer = false;
-		p->pos++;
-		if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-			return json_fail(p, "digit expected after '.'");
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	}
-	if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-		integer = false;
-		p->pos++;
-		if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
-			p->pos++;
-		if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-			return json_fail(p, "digit expected in exponent");
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	}
-	if (p->pos - start >= sizeof(tmp))
-		return json_fail(p, "number too long");
-	memcpy(tmp, p->s + start, p->pos - start);
-	tmp[p->pos - start] = '\0';
-	j = json_new(p, JSON_NUMBER);
-	if (!j)
-		return -ENOMEM;
-	j->num = strtod(tmp, NULL);
-	if (integer) {
-		long long v;
-
-		errno = 0;
-		v = strtoll(tmp, &end, 10);
-		if (!errno && *end == '\0') {
-			j->is_int = true;
-			j->i = v;
-		}
-	}
-	*out = j;
-	return 0;
-}
-
-static int json_literal(struct json_parser *p, const char *word,
-			enum json_type t, struct json **out)
-{
-	size_t l = strlen(word);
-
-	if (p->len - p->pos < l || memcmp(p->s + p->pos, word, l))
-		return json_fail(p, "invalid literal");
-	p->pos += l;
-	*out = json_new(p, t);
-	return *out ? 0 : -ENOMEM;
-}
-
-static int json_grow(struct json_parser *p, struct json *j, size_t *cap,
-		     bool keys)
-{
-	size_t nc = *cap ? *cap * 2 : 4;
-	struct json **nv;
-	char **nk;
-
-	if (j->n < *cap)
+	if (!json_is_object(j) && !json_is_array(j))
 		return 0;
-	nv = realloc(j->v, nc * sizeof(*nv));
-	if (!nv)
-		return json_nomem(p);
-	j->v = nv;
-	if (keys) {
-		nk = realloc(j->keys, nc * sizeof(*nk));
-		if (!nk)
-			return json_nomem(p);
-		j->keys = nk;
+	if (limit <= 0)
+		return 1;
+	if (json_is_object(j)) {
+		json_object_foreach((json_t *)j, key, v) {
+			d = json_depth(v, limit - 1);
+			if (d > max)
+				max = d;
+			if (max >= limit)
+				break;
+		}
+	} else {
+		json_array_foreach(j, k, v) {
+			d = json_depth(v, limit - 1);
+			if (d > max)
+				max = d;
+			if (max >= limit)
+				break;
+		}
 	}
-	*cap = nc;
-	return 0;
+	return max + 1;
 }
 
-static int json_container(struct json_parser *p, bool object,
-			  struct json **out)
+int qmp_json_parse(const char *text, size_t len, json_t **out,
+		   char *err, size_t errlen)
 {
-	char close = object ? '}' : ']';
-	struct json *j;
-	size_t cap = 0;
-	int ret;
-
-	if (++p->depth > JSON_MAX_DEPTH)
-		return json_fail(p, "nesting deeper than %d", JSON_MAX_DEPTH);
-	p->pos++;
-	j = json_new(p, object ? JSON_OBJECT : JSON_ARRAY);
-	if (!j)
-		return -ENOMEM;
-	json_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == close) {
-		p->pos++;
-		goto done;
-	}
-	for (;;) {
-		char *key = NULL;
-		size_t klen;
-		struct json *v;
-
-		ret = json_grow(p, j, &cap, object);
-		if (ret)
-			goto err;
-		json_ws(p);
-		if (object) {
-			ret = json_string_raw(p, &key, &klen);
-			if (ret)
-				goto err;
-			json_ws(p);
-			if (p->pos >= p->len || p->s[p->pos] != ':') {
-				free(key);
-				ret = json_fail(p, "':' expected");
-				goto err;
-			}
-			p->pos++;
-		}
-		ret = json_value(p, &v);
-		if (ret) {
-			free(key);
-			goto err;
-		}
-		if (object)
-			j->keys[j->n] = key;
-		j->v[j->n++] = v;
-		json_ws(p);
-		if (p->pos >= p->len) {
-			ret = json_fail(p, "unterminated %s",
-					object ? "object" : "array");
-			goto err;
-		}
-		if (p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->s[p->pos] == close) {
-			p->pos++;
-			break;
-		}
-		ret = json_fail(p, "',' or '%c' expected", close);
-		goto err;
-	}
-done:
-	p->depth--;
-	*out = j;
-	return 0;
-err:
-	json_free(j);
-	return ret;
-}
-
-static int json_value(struct json_parser *p, struct json **out)
-{
-	struct json *j;
-	int ret;
-
-	json_ws(p);
-	if (p->pos >= p->len)
-		return json_fail(p, "value expected");
-	switch (p->s[p->pos]) {
-	case '{':
-		return json_container(p, true, out);
-	case '[':
-		return json_container(p, false, out);
-	case '"':
-		j = json_new(p, JSON_STRING);
-		if (!j)
-			return -ENOMEM;
-		ret = json_string_raw(p, &j->str, &j->n);
-		if (ret) {
-			free(j);
-			return ret;
-		}
-		*out = j;
-		return 0;
-	case 't':
-		return json_literal(p, "true", JSON_TRUE, out);
-	case 'f':
-		return json_literal(p, "false", JSON_FALSE, out);
-	case 'n':
-		return json_literal(p, "null", JSON_NULL, out);
-	default:
-		if (p->s[p->pos] == '-' ||
-		    (p->s[p->pos] >= '0' && p->s[p->pos] <= '9'))
-			return json_number(p, out);
-		return json_fail(p, "unexpected character '%c'",
-				 p->s[p->pos] >= 0x20 && p->s[p->pos] < 0x7f ?
-				 p->s[p->pos] : '?');
-	}
-}
-
-int json_parse(const char *text, size_t len, struct json **out,
-	       char *err, size_t errlen)
-{
-	struct json_parser p = {
-		.s = text, .len = len, .err = err, .errlen = errlen,
-	};
-	struct json *j;
-	int ret;
+	json_error_t e;
+	json_t *j;
 
 	if (err && errlen)
 		err[0] = '\0';
-	ret = json_value(&p, &j);
-	if (ret)
-		return p.nomem ? -ENOMEM : ret;
-	json_ws(&p);
-	if (p.pos != p.len) {
-		json_free(j);
-		return json_fail(&p, "trailing data after the JSON value");
+	/*
+	 * json_loadb: the length bounds the text (a NUL is input, not an end);
+	 * the end-of-file check refuses trailing data. jansson itself bounds
+	 * its recursion (JSON_PARSER_MAX_DEPTH); QMP's limit is checked after.
+	 */
+	j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+	if (!j) {
+		if (err && errlen)
+			snprintf(err, errlen, "at byte %d: %s", e.position, e.text);
+		return json_error_code(&e) == json_error_out_of_memory ?
+		       -ENOMEM : -EPROTO;
+	}
+	if (json_depth(j, QMP_MAX_DEPTH + 1) > QMP_MAX_DEPTH) {
+		json_decref(j);
+		if (err && errlen)
+			snprintf(err, errlen, "nesting deeper than %d",
+				 QMP_MAX_DEPTH);
+		return -EPROTO;
 	}
 	*out = j;
 	return 0;
 }
 
-const struct json *json_get(const struct json *obj, const char *key)
+const json_t *qmp_get(const json_t *obj, const char *key)
 {
-	size_t k;
-
-	if (!obj || obj->type != JSON_OBJECT)
+	if (!json_is_object(obj))
 		return NULL;
-	for (k = 0; k < obj->n; k++)
-		if (!strcmp(obj->keys[k], key))
-			return obj->v[k];
-	return NULL;
+	return json_object_get(obj, key);
 }
 
-const char *json_get_str(const struct json *obj, const char *key)
+const char *qmp_get_str(const json_t *obj, const char *key)
 {
-	const struct json *v = json_get(obj, key);
-
-	return v && v->type == JSON_STRING ? v->str : NULL;
+	return json_string_value(qmp_get(obj, key));	/* NULL if no string */
 }
 
-bool json_get_int(const struct json *obj, const char *key, int64_t *out)
+bool qmp_get_int(const json_t *obj, const char *key, int64_t *out)
 {
-	const struct json *v = json_get(obj, key);
+	const json_t *v = qmp_get(obj, key);
 
-	if (!v || v->type != JSON_NUMBER || !v->is_int)
+	if (!json_is_integer(v))
 		return false;
-	*out = v->i;
+	*out = (int64_t)json_integer_value(v);
 	return true;
 }
 
-bool json_get_bool(const struct json *obj, const char *key, bool *out)
+bool qmp_get_bool(const json_t *obj, const char *key, bool *out)
 {
-	const struct json *v = json_get(obj, key);
+	const json_t *v = qmp_get(obj, key);
 
-	if (!v || (v->type != JSON_TRUE && v->type != JSON_FALSE))
+	if (!json_is_boolean(v))
 		return false;
-	*out = v->type == JSON_TRUE;
+	*out = json_is_true(v);
 	return true;
-}
-
-size_t json_quote(char *buf, size_t size, const char *s)
-{
-	size_t n = 0;
-	char esc[8];
-
-#define PUT(c) do { if (n + 1 < size) buf[n] = (c); n++; } while (0)
-	PUT('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		const char *e = NULL;
-
-		if (c == '"')
-			e = "\\\"";
-		else if (c == '\\')
-			e = "\\\\";
-		else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			e = esc;
-		}
-		if (e) {
-			for (; *e; e++)
-				PUT(*e);
-		} else {
-			PUT((char)c);
-		}
-	}
-	PUT('"');
-#undef PUT
-	if (size)
-		buf[n < size ? n : size - 1] = '\0';
-	return n;
 }
 
 /* ------------------------------------------------------------------------
@@ -608,50 +128,48 @@ static int msg_fail(char *err, size_t errlen, const char *what)
 	return -EPROTO;
 }
 
-int qmp_msg_from_json(struct json *root, struct qmp_msg *m, char *err,
+int qmp_msg_from_json(json_t *root, struct qmp_msg *m, char *err,
 		      size_t errlen)
 {
-	const struct json *v, *ts;
+	const json_t *v, *ts;
 	int64_t sec, usec;
 
 	memset(m, 0, sizeof(*m));
 	m->ts_us = -1;
-	if (!root || root->type != JSON_OBJECT)
+	if (!json_is_object(root))
 		return msg_fail(err, errlen, "QMP message is not a JSON object");
-	v = json_get(root, "id");
-	if (v) {
-		if (v->type != JSON_NUMBER || !v->is_int)
-			m->has_id = false;	/* not one of ours */
-		else {
-			m->has_id = true;
-			m->id = v->i;
-		}
-	}
-	if (json_get(root, "QMP")) {
-		if (json_get(root, "QMP")->type != JSON_OBJECT)
+	v = qmp_get(root, "id");
+	if (json_is_integer(v)) {
+		m->has_id = true;
+		m->id = (int64_t)json_integer_value(v);
+	}	/* any other id is not one of ours */
+	if ((v = qmp_get(root, "QMP"))) {
+		if (!json_is_object(v))
 			return msg_fail(err, errlen, "greeting: \"QMP\" is not an object");
 		m->type = QMP_MSG_GREETING;
-	} else if ((v = json_get(root, "event"))) {
-		if (v->type != JSON_STRING)
+	} else if ((v = qmp_get(root, "event"))) {
+		if (!json_is_string(v))
 			return msg_fail(err, errlen, "event: \"event\" is not a string");
 		m->type = QMP_MSG_EVENT;
-		m->event = v->str;
-		m->data = json_get(root, "data");
-		if (m->data && m->data->type != JSON_OBJECT)
+		m->event = json_string_value(v);
+		m->data = qmp_get(root, "data");
+		if (m->data && !json_is_object(m->data))
 			return msg_fail(err, errlen, "event: \"data\" is not an object");
-		ts = json_get(root, "timestamp");
-		if (ts && json_get_int(ts, "seconds", &sec) &&
-		    json_get_int(ts, "microseconds", &usec) && sec >= 0 &&
-		    usec >= 0 && usec < 1000000)
+		ts = qmp_get(root, "timestamp");
+		if (qmp_get_int(ts, "seconds", &sec) &&
+		    qmp_get_int(ts, "microseconds", &usec) && sec >= 0 &&
+		    sec <= INT64_MAX / 1000000 - 1 && usec >= 0 &&
+		    usec < 1000000)
 			m->ts_us = sec * 1000000 + usec;
-	} else if ((v = json_get(root, "return"))) {
+	} else if ((v = qmp_get(root, "return"))) {
+		/* any JSON value (human-monitor-command returns a string) */
 		m->type = QMP_MSG_RETURN;
 		m->data = v;
-	} else if ((v = json_get(root, "error"))) {
+	} else if ((v = qmp_get(root, "error"))) {
 		m->type = QMP_MSG_ERROR;
-		m->err_class = json_get_str(v, "class");
-		m->err_desc = json_get_str(v, "desc");
-		if (v->type != JSON_OBJECT || !m->err_desc)
+		m->err_class = qmp_get_str(v, "class");
+		m->err_desc = qmp_get_str(v, "desc");
+		if (!m->err_desc)
 			return msg_fail(err, errlen, "error reply without a \"desc\" string");
 		if (!m->err_class)
 			m->err_class = "GenericError";
@@ -666,7 +184,7 @@ void qmp_msg_free(struct qmp_msg *m)
 {
 	if (!m)
 		return;
-	json_free(m->root);
+	json_decref(m->root);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -807,7 +325,7 @@ static int qmp_parse_lines(struct qmp *q)
 		size_t l = (size_t)(nl - (q->buf + start));
 		const char *line = q->buf + start;
 		char perr[160];
-		struct json *root;
+		json_t *root;
 		struct qmp_msg m;
 
 		start += l + 1;
@@ -816,17 +334,19 @@ static int qmp_parse_lines(struct qmp *q)
 			l--;
 		if (!l)
 			continue;
-		ret = json_parse(line, l, &root, perr, sizeof(perr));
+		ret = qmp_json_parse(line, l, &root, perr, sizeof(perr));
 		if (ret) {
-			qmp_seterr(q, "malformed QMP message from QEMU (%s): %.80s%s",
-				   perr, line, l > 80 ? "..." : "");
+			qmp_seterr(q, "malformed QMP message from QEMU (%s): %.*s%s",
+				   perr, (int)(l > 80 ? 80 : l), line,
+				   l > 80 ? "..." : "");
 			break;
 		}
 		ret = qmp_msg_from_json(root, &m, perr, sizeof(perr));
 		if (ret) {
-			json_free(root);
-			qmp_seterr(q, "invalid QMP message from QEMU (%s): %.80s%s",
-				   perr, line, l > 80 ? "..." : "");
+			json_decref(root);
+			qmp_seterr(q, "invalid QMP message from QEMU (%s): %.*s%s",
+				   perr, (int)(l > 80 ? 80 : l), line,
+				   l > 80 ? "..." : "");
 			break;
 		}
 		ret = qmp_queue(q, &m);
@@ -938,37 +458,67 @@ static int qmp_write(struct qmp *q, const char *s, size_t len, int timeout_ms)
 	return 0;
 }
 
-int qmp_send(struct qmp *q, const char *cmd, const char *args, int64_t *id)
+int qmp_send(struct qmp *q, const char *cmd, const json_t *args, int64_t *id)
 {
-	char qcmd[128], *line;
+	json_t *c = NULL, *name;
+	char *line, *nl;
 	int64_t myid;
-	int ret, n;
+	size_t n;
+	int ret;
 
-	if (q->dead) {
+	if (q->dead)
 		return q->dead;
-	}
-	if (json_quote(qcmd, sizeof(qcmd), cmd) >= sizeof(qcmd)) {
+	if (strlen(cmd) > QMP_MAX_CMD) {
 		qmp_seterr(q, "command name too long");
 		return -EINVAL;
 	}
-	myid = q->next_id++;
-	if (args)
-		n = asprintf(&line, "{\"execute\": %s, \"arguments\": %s, \"id\": %lld}\n",
-			     qcmd, args, (long long)myid);
-	else
-		n = asprintf(&line, "{\"execute\": %s, \"id\": %lld}\n", qcmd,
-			     (long long)myid);
-	if (n < 0) {
-		qmp_seterr(q, "out of memory");
-		return -ENOMEM;
+	if (args && !json_is_object(args)) {
+		qmp_seterr(q, "%s: arguments are not a JSON object", cmd);
+		return -EINVAL;
 	}
-	ret = qmp_write(q, line, (size_t)n, 2000);
+	name = json_string(cmd);	/* NULL: not UTF-8 (or no memory) */
+	if (!name) {
+		qmp_seterr(q, "command name is not valid UTF-8");
+		return -EINVAL;
+	}
+	myid = q->next_id;
+	c = json_object();
+	if (!c) {
+		json_decref(name);
+		goto nomem;
+	}
+	/* _set_new takes the value's reference even when it fails */
+	if (json_object_set_new(c, "execute", name) ||
+	    (args && json_object_set(c, "arguments", (json_t *)args)) ||
+	    json_object_set_new(c, "id", json_integer((json_int_t)myid)))
+		goto nomem;
+	/* compact, so one line: jansson escapes every control character */
+	line = json_dumps(c, JSON_COMPACT);
+	if (!line)
+		goto nomem;
+	json_decref(c);
+	c = NULL;
+	n = strlen(line);
+	nl = realloc(line, n + 2);
+	if (!nl) {
+		free(line);
+		goto nomem;
+	}
+	line = nl;
+	line[n++] = '\n';
+	line[n] = '\0';
+	q->next_id++;
+	ret = qmp_write(q, line, n, 2000);
 	free(line);
 	if (ret)
 		return ret;
 	if (id)
 		*id = myid;
 	return 0;
+nomem:
+	json_decref(c);
+	qmp_seterr(q, "out of memory");
+	return -ENOMEM;
 }
 
 /* Wait for fd readability up to the deadline and read. */
@@ -1010,7 +560,7 @@ static bool qmp_take_reply(struct qmp *q, int64_t id, struct qmp_msg *m)
 	return false;
 }
 
-int qmp_call(struct qmp *q, const char *cmd, const char *args, int timeout_ms,
+int qmp_call(struct qmp *q, const char *cmd, const json_t *args, int timeout_ms,
 	     struct qmp_msg *reply)
 {
 	int64_t deadline = mono_ms() + timeout_ms, id;
@@ -1049,7 +599,7 @@ int qmp_call(struct qmp *q, const char *cmd, const char *args, int timeout_ms,
 int qmp_handshake(struct qmp *q, int timeout_ms)
 {
 	int64_t deadline = mono_ms() + timeout_ms, v;
-	const struct json *ver;
+	const json_t *ver;
 	struct qmp_msg m;
 	int ret;
 
@@ -1069,13 +619,13 @@ int qmp_handshake(struct qmp *q, int timeout_ms)
 		if (ret && !q->head)
 			return ret;
 	}
-	ver = json_get(json_get(json_get(m.root, "QMP"), "version"), "qemu");
+	ver = qmp_get(qmp_get(qmp_get(m.root, "QMP"), "version"), "qemu");
 	if (ver) {
 		int64_t mi = 0, mic = 0;
 
-		if (json_get_int(ver, "major", &v) &&
-		    json_get_int(ver, "minor", &mi) &&
-		    json_get_int(ver, "micro", &mic))
+		if (qmp_get_int(ver, "major", &v) &&
+		    qmp_get_int(ver, "minor", &mi) &&
+		    qmp_get_int(ver, "micro", &mic))
 			snprintf(q->version, sizeof(q->version), "%lld.%lld.%lld",
 				 (long long)v, (long long)mi, (long long)mic);
 	}

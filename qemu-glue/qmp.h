@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * qmp.h - a small QMP client with its own strict JSON parser
+ * qmp.h - a small QMP client; JSON is parsed and built by jansson
  *
  * QEMU writes one JSON object per line on its QMP socket. Every line must be
- * a complete, valid JSON text (RFC 8259: no trailing garbage, no control
- * characters in strings, well-formed \u escapes, nesting at most
- * JSON_MAX_DEPTH) and an object; anything else is a protocol error (-EPROTO)
- * after which the connection is unusable. A line longer than QMP_MAX_LINE is
- * -EMSGSIZE. Objects of a shape QMP does not define (neither "event", "return",
- * "error" nor "QMP") are reported as QMP_MSG_UNKNOWN and may be ignored.
+ * a complete, valid JSON text as jansson's decoder reads it (RFC 8259, strict:
+ * no trailing garbage, no control characters in strings, well-formed \u
+ * escapes and UTF-8, no \u0000, no duplicate keys, integers within int64),
+ * nested at most QMP_MAX_DEPTH, and an object; anything else is a protocol
+ * error (-EPROTO) after which the connection is unusable. A line longer than
+ * QMP_MAX_LINE is -EMSGSIZE. Objects of a shape QMP does not define (neither
+ * "event", "return", "error" nor "QMP") are reported as QMP_MSG_UNKNOWN and
+ * may be ignored.
  *
  * Commands carry a numeric "id". qmp_call() waits for the reply with its id;
  * events and other replies read meanwhile are queued, in order, for
@@ -18,6 +20,8 @@
  *	-ETIMEDOUT	no complete reply within the timeout
  *	-EPROTO		malformed data from QEMU
  *	-EREMOTEIO	QEMU answered with an error (class and desc in the message)
+ *	-EINVAL		a command that cannot be sent (name not UTF-8, arguments
+ *			not an object)
  */
 #ifndef COLO_QMP_H
 #define COLO_QMP_H
@@ -26,46 +30,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSON_MAX_DEPTH	64
+#include <jansson.h>
+
+#define QMP_MAX_DEPTH	64
 #define QMP_MAX_LINE	(1u << 20)
-
-enum json_type {
-	JSON_NULL,
-	JSON_FALSE,
-	JSON_TRUE,
-	JSON_NUMBER,
-	JSON_STRING,
-	JSON_ARRAY,
-	JSON_OBJECT,
-};
-
-struct json {
-	enum json_type type;
-	size_t n;		/* string length, array/object member count */
-	char *str;		/* JSON_STRING: NUL-terminated (no NUL inside) */
-	double num;		/* JSON_NUMBER */
-	bool is_int;		/* JSON_NUMBER without fraction/exponent, fits */
-	int64_t i;		/* ... its value */
-	char **keys;		/* JSON_OBJECT: n keys */
-	struct json **v;	/* JSON_ARRAY/OBJECT: n values */
-};
+#define QMP_MAX_CMD	100	/* bytes of a command name */
 
 /*
- * Parse exactly one JSON text of @len bytes. On error returns -EPROTO (or
- * -ENOMEM) and, if @err is given, a description with the byte offset.
+ * Parse exactly one JSON text of @len bytes (NUL bytes count: a NUL is
+ * malformed input, never an end). On error returns -EPROTO (or -ENOMEM) and,
+ * if @err is given, a description with the byte offset. Free with
+ * json_decref().
  */
-int json_parse(const char *text, size_t len, struct json **out,
-	       char *err, size_t errlen);
-void json_free(struct json *j);
+int qmp_json_parse(const char *text, size_t len, json_t **out,
+		   char *err, size_t errlen);
 
-/* Object member lookups; NULL/false when absent or of another type. */
-const struct json *json_get(const struct json *obj, const char *key);
-const char *json_get_str(const struct json *obj, const char *key);
-bool json_get_int(const struct json *obj, const char *key, int64_t *v);
-bool json_get_bool(const struct json *obj, const char *key, bool *v);
-
-/* Write @s as a JSON string literal (with quotes). Returns chars needed. */
-size_t json_quote(char *buf, size_t size, const char *s);
+/*
+ * Object member lookups; NULL/false when @obj is not an object, the member is
+ * absent or of another type. Integers are JSON integers (no fraction, no
+ * exponent); strings have no NUL inside (the parser refuses \u0000).
+ */
+const json_t *qmp_get(const json_t *obj, const char *key);
+const char *qmp_get_str(const json_t *obj, const char *key);
+bool qmp_get_int(const json_t *obj, const char *key, int64_t *v);
+bool qmp_get_bool(const json_t *obj, const char *key, bool *v);
 
 enum qmp_msg_type {
 	QMP_MSG_GREETING,
@@ -77,17 +65,23 @@ enum qmp_msg_type {
 
 struct qmp_msg {
 	enum qmp_msg_type type;
-	struct json *root;		/* owned; everything below points in it */
+	json_t *root;			/* owned; everything below points in it */
 	bool has_id;
 	int64_t id;
 	const char *event;		/* QMP_MSG_EVENT */
-	const struct json *data;	/* event data or return value, if any */
+	const json_t *data;		/* event data (an object) or the return
+					   value (any JSON value), if any */
 	int64_t ts_us;			/* event timestamp (µs since epoch), -1 */
 	const char *err_class, *err_desc;	/* QMP_MSG_ERROR */
 };
 
-/* Classify a parsed message; -EPROTO if it breaks the QMP shapes it claims. */
-int qmp_msg_from_json(struct json *root, struct qmp_msg *m, char *err,
+/*
+ * Classify a parsed message; -EPROTO if it breaks the QMP shapes it claims
+ * (not an object, "event" not a string, event "data" not an object, "error"
+ * not an object with a "desc" string, "QMP" not an object). On success *@m
+ * owns @root.
+ */
+int qmp_msg_from_json(json_t *root, struct qmp_msg *m, char *err,
 		      size_t errlen);
 void qmp_msg_free(struct qmp_msg *m);
 
@@ -112,11 +106,13 @@ const char *qmp_errmsg(const struct qmp *q);
 const char *qmp_version(const struct qmp *q);
 
 /*
- * Send a command; @args is a JSON object text or NULL. The command's id is
+ * Send a command; @args is a JSON object (borrowed: the caller keeps its
+ * reference) or NULL for none. jansson writes the line: no value is pasted
+ * into JSON text by hand. The command's id is
  * stored in *@id if given. Never blocks for long (the socket is non-blocking;
  * a full send buffer for more than the qmp's write timeout is -ETIMEDOUT).
  */
-int qmp_send(struct qmp *q, const char *cmd, const char *args, int64_t *id);
+int qmp_send(struct qmp *q, const char *cmd, const json_t *args, int64_t *id);
 
 /*
  * Read what is available (call when qmp_fd() is readable) and queue the
@@ -134,7 +130,7 @@ bool qmp_pending(const struct qmp *q);
  * reply is in *@reply (free with qmp_msg_free) if @reply is not NULL.
  * -EREMOTEIO if QEMU answered with an error.
  */
-int qmp_call(struct qmp *q, const char *cmd, const char *args, int timeout_ms,
+int qmp_call(struct qmp *q, const char *cmd, const json_t *args, int timeout_ms,
 	     struct qmp_msg *reply);
 
 #endif /* COLO_QMP_H */

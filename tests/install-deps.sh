@@ -9,8 +9,8 @@
 #          dkms, QEMU and the test tools
 set -eu -o pipefail
 
-build_pkgs=(make gcc libc6-dev pkg-config linux-headers-amd64 libmnl-dev libxtables-dev)
-deb_pkgs=(build-essential dpkg-dev debhelper dh-dkms dkms fakeroot lintian pkg-config libmnl-dev libxtables-dev)
+build_pkgs=(make gcc libc6-dev pkg-config linux-headers-amd64 libmnl-dev libxtables-dev libjansson-dev)
+deb_pkgs=(build-essential dpkg-dev debhelper dh-dkms dkms fakeroot lintian pkg-config libmnl-dev libxtables-dev libjansson-dev)
 test_pkgs=(linux-image-amd64 linux-image-6.12-amd64 linux-headers-6.12-amd64 qemu-system-x86 qemu-utils busybox-static iptables nftables kmod
 	iproute2 cpio iperf3 conntrack socat python3 gcc-multilib clang libclang-rt-14-dev
 	file procps util-linux libcap2-bin tcpdump iputils-ping xz-utils systemd)

@@ -28,6 +28,9 @@
 static int n_pass, n_fail;
 static char tmpdir[] = "/tmp/glue-qmp.XXXXXX";
 static char failmsg[2048];
+/* --client-only: the JSON and QMP client cases (the sanitizer build) */
+static bool client_only;
+static const char *suite = "glue-qmp";
 
 static int64_t ms(void)
 {
@@ -48,13 +51,15 @@ static void run(const char *name, int (*fn)(void))
 {
 	int ret;
 
+	if (client_only && !strncmp(name, "colod-", 6))
+		return;
 	failmsg[0] = '\0';
 	ret = fn();
 	if (!ret) {
-		printf("PASS: glue-qmp/%s\n", name);
+		printf("PASS: %s/%s\n", suite, name);
 		n_pass++;
 	} else {
-		printf("FAIL: glue-qmp/%s (%s)\n", name, failmsg);
+		printf("FAIL: %s/%s (%s)\n", suite, name, failmsg);
 		n_fail++;
 	}
 	fflush(stdout);
@@ -62,38 +67,44 @@ static void run(const char *name, int (*fn)(void))
 
 /* ---------------------------------------------------------------- JSON */
 
-static int parse(const char *s, struct json **j)
+static int parse(const char *s, json_t **j)
 {
 	char err[160];
 
-	return json_parse(s, strlen(s), j, err, sizeof(err));
+	return qmp_json_parse(s, strlen(s), j, err, sizeof(err));
 }
 
 static int t_json_valid(void)
 {
-	struct json *j;
+	json_t *j, *a;
 	int64_t v;
 	bool b;
 
 	CHECK(!parse(" {\"a\": [1, -2, 3.5, 1e3, true, false, null], \"b\": {\"c\": \"x\\\"y\\\\z\\/\\n\"}, \"e\": \"\\u00e9\\ud83d\\ude00\"} ", &j),
 	      "valid object rejected");
-	CHECK(j->type == JSON_OBJECT && j->n == 3, "shape");
-	CHECK(json_get(j, "a")->n == 7, "array size");
-	CHECK(json_get(j, "a")->v[1]->is_int && json_get(j, "a")->v[1]->i == -2, "int");
-	CHECK(!json_get(j, "a")->v[2]->is_int && json_get(j, "a")->v[2]->num == 3.5, "float");
-	CHECK(json_get(j, "a")->v[3]->num == 1000, "exp");
-	CHECK(!strcmp(json_get_str(json_get(j, "b"), "c"), "x\"y\\z/\n"), "escapes");
-	CHECK(!strcmp(json_get_str(j, "e"), "\xc3\xa9\xf0\x9f\x98\x80"), "unicode");
-	CHECK(!json_get(j, "zz") && !json_get_str(j, "a"), "lookups of absent/other type");
-	json_free(j);
-	CHECK(!parse("{\"n\": 9223372036854775807, \"m\": 99999999999999999999}", &j), "big ints");
-	CHECK(json_get_int(j, "n", &v) && v == INT64_MAX, "int64 max");
-	CHECK(!json_get_int(j, "m", &v), "overflowing int taken as int");
-	json_free(j);
-	CHECK(!parse("{\"t\": true}", &j) && json_get_bool(j, "t", &b) && b, "bool");
-	json_free(j);
-	CHECK(!parse("\"caf\xc3\xa9\"", &j) && j->n == 5, "raw UTF-8");
-	json_free(j);
+	CHECK(json_is_object(j) && json_object_size(j) == 3, "shape");
+	a = json_object_get(j, "a");
+	CHECK(json_array_size(a) == 7, "array size");
+	CHECK(json_is_integer(json_array_get(a, 1)) &&
+	      json_integer_value(json_array_get(a, 1)) == -2, "int");
+	CHECK(json_is_real(json_array_get(a, 2)) &&
+	      json_real_value(json_array_get(a, 2)) == 3.5, "float");
+	CHECK(json_number_value(json_array_get(a, 3)) == 1000, "exp");
+	CHECK(!strcmp(qmp_get_str(qmp_get(j, "b"), "c"), "x\"y\\z/\n"), "escapes");
+	CHECK(!strcmp(qmp_get_str(j, "e"), "\xc3\xa9\xf0\x9f\x98\x80"), "unicode");
+	CHECK(!qmp_get(j, "zz") && !qmp_get_str(j, "a"), "lookups of absent/other type");
+	CHECK(!qmp_get_int(a, "x", &v) && !qmp_get(NULL, "a"), "lookups in a non-object");
+	json_decref(j);
+	CHECK(!parse("{\"n\": 9223372036854775807, \"m\": -9223372036854775808, \"f\": 7.0}", &j), "int64 range");
+	CHECK(qmp_get_int(j, "n", &v) && v == INT64_MAX, "int64 max");
+	CHECK(qmp_get_int(j, "m", &v) && v == INT64_MIN, "int64 min");
+	CHECK(!qmp_get_int(j, "f", &v), "7.0 taken as an integer");
+	json_decref(j);
+	CHECK(!parse("{\"t\": true}", &j) && qmp_get_bool(j, "t", &b) && b, "bool");
+	CHECK(!qmp_get_int(j, "t", &v) && !qmp_get_str(j, "t"), "bool as int/str");
+	json_decref(j);
+	CHECK(!parse("\"caf\xc3\xa9\"", &j) && json_string_length(j) == 5, "raw UTF-8");
+	json_decref(j);
 	return 0;
 }
 
@@ -108,9 +119,14 @@ static int t_json_malformed(void)
 		"{}x", "[1] [2]", "{} {}", "\"\xff\"", "\"\xc0\xaf\"",
 		"\"\xed\xa0\x80\"", "\"\xe2\x82\"", "\"\\u0000\"", "{\"a\":1",
 		"[\"a\",", "\"\\", "{\"a\"}",
+		/* outside int64 (QMP's integers are int64/uint64 < 2^63 here) */
+		"99999999999999999999", "-9223372036854775809", "1e400",
+		/* two values for one key: which "id"/"event" would count? */
+		"{\"id\": 1, \"id\": 2}", "{\"a\": 1, \"a\": 1}",
+		"{\"k\\u0000\": 1}", "/* c */ {}", "{} // c", "\xef\xbb\xbf{}",
 	};
 	char deep[200];
-	struct json *j;
+	json_t *j;
 	size_t k;
 	int ret;
 
@@ -120,7 +136,10 @@ static int t_json_malformed(void)
 		      k, bad[k], ret);
 	}
 	/* embedded NUL: length counts it */
-	CHECK(json_parse("{}\0", 3, &j, NULL, 0) == -EPROTO, "NUL after value");
+	CHECK(qmp_json_parse("{}\0", 3, &j, NULL, 0) == -EPROTO, "NUL after value");
+	CHECK(qmp_json_parse("\"a\0b\"", 5, &j, NULL, 0) == -EPROTO, "NUL in a string");
+	CHECK(qmp_json_parse("{\"a\0\": 1}", 8, &j, NULL, 0) == -EPROTO, "NUL in a key");
+	CHECK(qmp_json_parse("\0{}", 3, &j, NULL, 0) == -EPROTO, "NUL before value");
 	memset(deep, '[', 65);
 	memset(deep + 65, ']', 65);
 	deep[130] = '\0';
@@ -129,20 +148,108 @@ static int t_json_malformed(void)
 	memset(deep + 64, ']', 64);
 	deep[128] = '\0';
 	CHECK(!parse(deep, &j), "64 levels rejected");
-	json_free(j);
+	json_decref(j);
 	return 0;
 }
 
-static int t_json_quote(void)
+/* Hostile sizes and depths: rejected (or taken) without a crash or a leak. */
+static int t_json_hostile(void)
 {
-	char buf[64];
-	struct json *j;
+	size_t big = 900 * 1024, k, n;
+	char err[160], *s;
+	json_t *j;
+	int ret;
 
-	json_quote(buf, sizeof(buf), "a\"b\\c\n\x01");
-	CHECK(!strcmp(buf, "\"a\\\"b\\\\c\\u000a\\u0001\""), "quoted as %s", buf);
-	CHECK(!parse(buf, &j) && !strcmp(j->str, "a\"b\\c\n\x01"), "round trip");
-	json_free(j);
-	CHECK(json_quote(buf, 4, "abcdef") == 8 && strlen(buf) == 3, "truncation");
+	s = malloc(QMP_MAX_LINE + 16);
+	CHECK(s, "malloc");
+	/* a long string just inside QMP_MAX_LINE is data, not an attack */
+	n = (size_t)sprintf(s, "{\"event\": \"X\", \"data\": {\"s\": \"");
+	memset(s + n, 'x', big);
+	n += big;
+	n += (size_t)sprintf(s + n, "\"}}");
+	ret = qmp_json_parse(s, n, &j, err, sizeof(err));
+	CHECK(!ret && strlen(qmp_get_str(qmp_get(j, "data"), "s")) == big,
+	      "long string: %d %s", ret, err);
+	json_decref(j);
+	/* ... cut anywhere before its end: truncated */
+	for (k = 1; k < n; k += k < 40 ? 1 : n / 7) {
+		ret = qmp_json_parse(s, k, &j, NULL, 0);
+		CHECK(ret == -EPROTO, "truncated at %zu of %zu accepted (%d)", k, n, ret);
+	}
+	/* deep nesting far past jansson's own limit: no stack overflow */
+	n = QMP_MAX_LINE / 2;
+	memset(s, '[', n);
+	memset(s + n, ']', n);
+	CHECK(qmp_json_parse(s, 2 * n, &j, NULL, 0) == -EPROTO, "1M deep accepted");
+	for (k = 0; k < n / 2; k++)
+		memcpy(s + 2 * k, "{\"", 2);	/* {"{"{"... */
+	CHECK(qmp_json_parse(s, n, &j, NULL, 0) == -EPROTO, "open objects accepted");
+	/* wide, not deep: 100000 members is fine */
+	n = (size_t)sprintf(s, "[");
+	for (k = 0; k < 100000; k++)
+		n += (size_t)sprintf(s + n, "%s[[1]]", k ? "," : "");
+	n += (size_t)sprintf(s + n, "]");
+	CHECK(!qmp_json_parse(s, n, &j, NULL, 0) && json_array_size(j) == 100000,
+	      "wide array rejected");
+	json_decref(j);
+	/* depth counted across objects and arrays mixed */
+	n = 0;
+	for (k = 0; k < 32; k++)
+		n += (size_t)sprintf(s + n, "{\"a\":[");
+	n += (size_t)sprintf(s + n, "[]");	/* level 65 */
+	for (k = 0; k < 32; k++)
+		n += (size_t)sprintf(s + n, "]}");
+	CHECK(qmp_json_parse(s, n, &j, NULL, 0) == -EPROTO, "65 mixed levels accepted");
+	free(s);
+	return 0;
+}
+
+/* Commands are built by jansson: hostile names and values stay data. */
+static int t_qmp_send_escapes(void)
+{
+	static const char hostile[] =
+		"tcp:x\"}, \"execute\": \"quit\", \"y\": {\"\\\n\r\t\x01\x1f\x7f\xc3\xa9";
+	char buf[4096], big[200];
+	json_t *args, *j;
+	struct qmp *q;
+	int sv[2], ret;
+	int64_t id;
+	ssize_t n;
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	qmp_new(&q, sv[0]);
+	args = json_pack("{s:s, s:I}", "uri", hostile, "n", (json_int_t)-5);
+	CHECK(args, "json_pack");
+	ret = qmp_send(q, "mi\"gr\nate", args, &id);
+	json_decref(args);
+	CHECK(!ret, "send: %s", qmp_errmsg(q));
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	CHECK(n > 0 && buf[n - 1] == '\n' && memchr(buf, '\n', (size_t)n) == buf + n - 1,
+	      "not exactly one line (%zd bytes)", n);
+	CHECK(!qmp_json_parse(buf, (size_t)n - 1, &j, NULL, 0), "line is not JSON: %.*s",
+	      (int)n, buf);
+	CHECK(!strcmp(qmp_get_str(j, "execute"), "mi\"gr\nate"), "execute changed");
+	CHECK(!strcmp(qmp_get_str(qmp_get(j, "arguments"), "uri"), hostile),
+	      "uri changed");
+	CHECK(json_object_size(j) == 3 && qmp_get_int(j, "id", &id) && id == 1,
+	      "shape changed: %.*s", (int)n, buf);
+	json_decref(j);
+	/* what cannot be sent is refused, and nothing goes out */
+	CHECK(qmp_send(q, "bad\xff", NULL, NULL) == -EINVAL, "non-UTF-8 name sent");
+	memset(big, 'c', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(qmp_send(q, big, NULL, NULL) == -EINVAL, "long name sent");
+	args = json_pack("[i]", 1);
+	CHECK(qmp_send(q, "x", args, NULL) == -EINVAL, "array as arguments sent");
+	json_decref(args);
+	CHECK(!json_pack("{s:s}", "uri", "bad\xc0\xaf"),
+	      "jansson built a non-UTF-8 string");
+	CHECK(!qmp_send(q, "query-status", NULL, &id) && id == 2, "next send");
+	n = read(sv[1], buf, sizeof(buf) - 1);
+	CHECK(n > 0 && !strncmp(buf, "{\"execute\":\"query-status\",\"id\":2}\n", (size_t)n),
+	      "got %.*s", (int)n, buf);
+	qmp_close(q);
+	close(sv[1]);
 	return 0;
 }
 
@@ -150,14 +257,14 @@ static int t_json_quote(void)
 
 static int classify(const char *s, struct qmp_msg *m)
 {
-	struct json *j;
+	json_t *j;
 	int ret;
 
 	if (parse(s, &j))
 		return -100;
 	ret = qmp_msg_from_json(j, m, NULL, 0);
 	if (ret)
-		json_free(j);
+		json_decref(j);
 	return ret;
 }
 
@@ -192,6 +299,59 @@ static int t_qmp_classify(void)
 	CHECK(classify("{\"error\": {\"class\": \"X\"}}", &m) == -EPROTO, "error without desc accepted");
 	CHECK(classify("{\"error\": \"x\"}", &m) == -EPROTO, "string error accepted");
 	CHECK(classify("{\"QMP\": 1}", &m) == -EPROTO, "bad greeting accepted");
+	return 0;
+}
+
+/* Wrong types where QMP defines the shape: rejected, or inert. */
+static int t_qmp_classify_types(void)
+{
+	static const char *const bad[] = {
+		"\"return\"", "1", "null", "true", "[{\"return\": {}}]",
+		"{\"event\": null}", "{\"event\": [\"STOP\"]}", "{\"event\": {}}",
+		"{\"event\": true}", "{\"event\": \"X\", \"data\": [1]}",
+		"{\"event\": \"X\", \"data\": \"s\"}", "{\"event\": \"X\", \"data\": null}",
+		"{\"error\": null}", "{\"error\": []}", "{\"error\": 1}",
+		"{\"error\": {\"desc\": 1}}", "{\"error\": {\"desc\": null}}",
+		"{\"error\": {\"desc\": [\"x\"]}}", "{\"QMP\": []}", "{\"QMP\": \"x\"}",
+	};
+	struct qmp_msg m;
+	int64_t v;
+	size_t k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		CHECK(classify(bad[k], &m) == -EPROTO, "accepted #%zu %s", k, bad[k]);
+	/* "return" is any JSON value; a scalar has no members to mistake */
+	CHECK(!classify("{\"return\": 5, \"id\": 3}", &m) &&
+	      m.type == QMP_MSG_RETURN && json_is_integer(m.data) &&
+	      !qmp_get_str(m.data, "status") && !qmp_get_int(m.data, "x", &v),
+	      "scalar return");
+	qmp_msg_free(&m);
+	CHECK(!classify("{\"return\": null, \"id\": 3}", &m) &&
+	      m.type == QMP_MSG_RETURN && json_is_null(m.data), "null return");
+	qmp_msg_free(&m);
+	CHECK(!classify("{\"return\": {\"status\": 7, \"mode\": [\"primary\"]}}", &m) &&
+	      !qmp_get_str(m.data, "status") && !qmp_get_str(m.data, "mode"),
+	      "members of the wrong type taken");
+	qmp_msg_free(&m);
+	/* ids that are not our integers are not ours */
+	CHECK(!classify("{\"return\": {}, \"id\": 3.0}", &m) && !m.has_id, "3.0 id");
+	qmp_msg_free(&m);
+	CHECK(!classify("{\"return\": {}, \"id\": [3]}", &m) && !m.has_id, "[3] id");
+	qmp_msg_free(&m);
+	/* a timestamp of the wrong type or range is ignored, not trusted */
+	CHECK(!classify("{\"event\": \"X\", \"timestamp\": [1, 2]}", &m) && m.ts_us == -1,
+	      "array timestamp");
+	qmp_msg_free(&m);
+	CHECK(!classify("{\"event\": \"X\", \"timestamp\": {\"seconds\": 9223372036854775807, \"microseconds\": 0}}", &m) &&
+	      m.ts_us == -1, "overflowing timestamp");
+	qmp_msg_free(&m);
+	CHECK(!classify("{\"event\": \"X\", \"timestamp\": {\"seconds\": \"1\", \"microseconds\": 0}}", &m) &&
+	      m.ts_us == -1, "string timestamp");
+	qmp_msg_free(&m);
+	/* an error with a non-string class: the default class */
+	CHECK(!classify("{\"error\": {\"class\": 5, \"desc\": \"d\"}}", &m) &&
+	      !strcmp(m.err_class, "GenericError"), "numeric class");
+	qmp_msg_free(&m);
 	return 0;
 }
 
@@ -234,28 +394,28 @@ static int fake_cmd(struct fake *f, char *name, size_t nlen, int64_t *id,
 		char *nl = memchr(f->buf, '\n', f->len);
 
 		if (nl) {
-			struct json *j;
+			json_t *j;
 			size_t l = (size_t)(nl - f->buf);
-			const struct json *a;
+			const json_t *a;
 			int ret;
 
-			ret = json_parse(f->buf, l, &j, NULL, 0);
+			ret = qmp_json_parse(f->buf, l, &j, NULL, 0);
 			memmove(f->buf, nl + 1, f->len - l - 1);
 			f->len -= l + 1;
 			if (ret)
 				return -1;
-			snprintf(name, nlen, "%s", json_get_str(j, "execute") ?: "?");
+			snprintf(name, nlen, "%s", qmp_get_str(j, "execute") ?: "?");
 			*id = -1;
-			json_get_int(j, "id", id);
+			qmp_get_int(j, "id", id);
 			if (args) {
 				int64_t v;
 
 				args[0] = '\0';
-				a = json_get(j, "arguments");
-				if (a && json_get_int(a, "x-checkpoint-delay", &v))
+				a = qmp_get(j, "arguments");
+				if (qmp_get_int(a, "x-checkpoint-delay", &v))
 					snprintf(args, alen, "delay=%lld", (long long)v);
 			}
-			json_free(j);
+			json_decref(j);
 			return 0;
 		}
 		struct pollfd p = { .fd = f->fd, .events = POLLIN };
@@ -488,7 +648,7 @@ static int t_qmp_fragments(void)
 	CHECK(qmp_next(q, &m) == 1 && m.type == QMP_MSG_GREETING, "greeting");
 	qmp_msg_free(&m);
 	CHECK(qmp_next(q, &m) == 1 && m.type == QMP_MSG_EVENT &&
-	      json_get_int(m.data, "pass", &pass) && pass == 3, "event");
+	      qmp_get_int(m.data, "pass", &pass) && pass == 3, "event");
 	qmp_msg_free(&m);
 	CHECK(qmp_next(q, &m) == 1 && m.type == QMP_MSG_RETURN && m.id == 99,
 	      "unsolicited reply");
@@ -507,6 +667,70 @@ static int t_qmp_oversize(void)
 	reap(pid);
 	CHECK(ret == -EMSGSIZE, "got %d (%s)", ret, qmp_errmsg(q));
 	qmp_close(q);
+	return 0;
+}
+
+/* One hostile line after the greeting (the child writes it as given). */
+static const char *hostile;
+static size_t hostile_len;
+
+static void w_hostile(struct fake *f)
+{
+	fake_write(f, "%s", greeting);
+	if (send(f->fd, hostile, hostile_len, MSG_NOSIGNAL) < 0)
+		return;
+	fake_write(f, "\n{\"event\": \"AFTER\"}\n");
+	sleep(2);
+}
+
+/* Hostile lines on the socket: the stream dies cleanly with -EPROTO. */
+static int t_qmp_hostile_lines(void)
+{
+	static const struct { const char *s; size_t len; const char *what; } cases[] = {
+#define L(x, w) { x, sizeof(x) - 1, w }
+		L("{\"event\": \"ST\0OP\"}", "malformed"),
+		L("{\"event\": \"STOP\"}\0", "malformed"),
+		L("\0", "malformed"),
+		L("{\"event\": \"STOP\\u0000\"}", "malformed"),
+		L("{\"return\": {}, \"id\": 1, \"id\": 2}", "malformed"),
+		L("{\"return\": {}, \"id\": 18446744073709551615}", "malformed"),
+		L("{\"event\": \"\xc0\xaf\"}", "malformed"),
+		L("{\"return\": {\"a\": ", "malformed"),
+		L("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "malformed"),
+		L("[{\"return\": {}}]", "invalid"),
+		L("\"return\"", "invalid"),
+		L("{\"event\": 1}", "invalid"),
+		L("{\"event\": \"X\", \"data\": [1]}", "invalid"),
+		L("{\"error\": \"GenericError\"}", "invalid"),
+		L("{\"error\": {\"desc\": 5}}", "invalid"),
+#undef L
+	};
+	struct qmp_msg m;
+	struct qmp *q;
+	size_t k;
+	pid_t pid;
+	int ret;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		hostile = cases[k].s;
+		hostile_len = cases[k].len;
+		q = with_writer(w_hostile, &pid);
+		ret = pump(q, 400);
+		reap(pid);
+		if (ret != -EPROTO || !strstr(qmp_errmsg(q), cases[k].what)) {
+			snprintf(failmsg, sizeof(failmsg), "case %zu: %d %s", k, ret,
+				 qmp_errmsg(q));
+			qmp_close(q);
+			return -1;
+		}
+		/* the greeting before it stays; nothing after it is taken */
+		ret = qmp_next(q, &m) == 1 && m.type == QMP_MSG_GREETING;
+		qmp_msg_free(&m);
+		if (ret)
+			ret = qmp_next(q, &m) == 0;
+		qmp_close(q);
+		CHECK(ret, "case %zu: queue after the bad line", k);
+	}
 	return 0;
 }
 
@@ -546,7 +770,7 @@ static int t_qmp_call(void)
 	ret = qmp_handshake(q, 2000);
 	CHECK(!ret, "handshake %s", qmp_errmsg(q));
 	ret = qmp_call(q, "query-status", NULL, 2000, &m);
-	CHECK(!ret && !strcmp(json_get_str(m.data, "status"), "running"), "call 1: %s",
+	CHECK(!ret && !strcmp(qmp_get_str(m.data, "status"), "running"), "call 1: %s",
 	      qmp_errmsg(q));
 	qmp_msg_free(&m);
 	CHECK(qmp_next(q, &m) == 1 && !strcmp(m.event, "STOP"), "STOP not queued");
@@ -1429,8 +1653,12 @@ static int t_colod_peer_lost_manual(void)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--client-only")) {
+		client_only = true;
+		suite = argc > 2 ? argv[2] : "glue-qmp";
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
@@ -1438,8 +1666,10 @@ int main(void)
 	}
 	run("json-valid", t_json_valid);
 	run("json-malformed", t_json_malformed);
-	run("json-quote", t_json_quote);
+	run("json-hostile", t_json_hostile);
+	run("qmp-send-escapes", t_qmp_send_escapes);
 	run("qmp-classify", t_qmp_classify);
+	run("qmp-classify-wrong-types", t_qmp_classify_types);
 	run("qmp-handshake", t_qmp_handshake);
 	run("qmp-no-greeting", t_qmp_no_greeting);
 	run("qmp-greeting-timeout", t_qmp_greeting_timeout);
@@ -1447,6 +1677,7 @@ int main(void)
 	run("qmp-truncated-eof", t_qmp_truncated);
 	run("qmp-fragmented", t_qmp_fragments);
 	run("qmp-oversize", t_qmp_oversize);
+	run("qmp-hostile-lines", t_qmp_hostile_lines);
 	run("qmp-call", t_qmp_call);
 	run("colod-checkpoint", t_colod_checkpoint);
 	run("colod-qemu-dies-mid-checkpoint", t_colod_qemu_dies_mid_checkpoint);
@@ -1476,6 +1707,6 @@ int main(void)
 	} else {
 		printf("# logs in %s\n", tmpdir);
 	}
-	printf("# glue-qmp: %d passed, %d failed\n", n_pass, n_fail);
+	printf("# %s: %d passed, %d failed\n", suite, n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
