@@ -18,87 +18,25 @@
 
 set -u -o pipefail
 
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-QEMU=${QEMU:-qemu-system-x86_64}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VMID=${COLO_NET_VMID:-8}
 MAC=52:54:00:c0:10:01
-rc=0
-T=
-pids=()
+KEEP=${COLO_NET_KEEP:-}
 
-log() { echo "# $*"; }
-ok() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; rc=1; }
-skip() { echo "SKIP reason: $*"; exit 4; }
-
-cleanup() {
-	local p f
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for f in "$T"/*.pid; do
-		[ -f "$f" ] && kill -9 "$(cat "$f" 2>/dev/null)" 2>/dev/null
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ -n "$T" ] && [ -d "$T" ]; then
-		if [ $rc -ne 0 ] || [ -n "${COLO_NET_KEEP:-}" ]; then
-			log "logs kept in $T"
-		else
-			rm -rf "$T"
-		fi
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-wait_for() { # wait_for TIMEOUT_S command...: poll every 0.1 s
-	local t=$(( $1 * 10 )); shift
-	while [ $t -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
-
-command -v "$QEMU" >/dev/null || skip "$QEMU not installed"
-command -v socat >/dev/null || skip "socat not installed"
-command -v python3 >/dev/null || skip "python3 not installed"
-[ -e /dev/kvm ] || skip "/dev/kvm missing (COLO in QEMU 7.2 deadlocks under TCG)"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm not accessible to $(id -un)"
-make -s -C "$SRC/tests/guest" >/dev/null 2>&1 ||
-	skip "cannot build the 32-bit test guest (gcc -m32: gcc-multilib missing?)"
-GUEST=$SRC/tests/guest/colo-guest.elf
-make -s -C "$SRC/qemu-glue" colod >/dev/null || { fail "build colod"; exit 1; }
-COLOD=$SRC/qemu-glue/colod
-
-T=$(mktemp -d /tmp/guest-net-colo.XXXXXX)
+host_need_kvm "COLO in QEMU 7.2 deadlocks under TCG" python3
+host_guest
+host_colod
+host_qemu_setup guest-net-colo
 mkdir "$T/p" "$T/s"
-QARGS=(-enable-kvm -cpu qemu64,-pni -m 32 -nodefaults -display none
-       -no-user-config -kernel "$GUEST" -append "ip=192.168.77.2 gw=none pages=64")
-QBOOT=/usr/share/qemu/qboot.rom
-[ -r "$QBOOT" ] && QARGS+=(-bios "$QBOOT")
+QARGS+=(-append "ip=192.168.77.2 gw=none pages=64")
 nic() { # nic DIR: the e1000 on DIR's datagram sockets
 	echo "-netdev dgram,id=n0,local.type=unix,local.path=$1/qemu.sock,remote.type=unix,remote.path=$1/peer.sock"
 	echo "-device e1000,netdev=n0,romfile=,mac=$MAC"
 }
 
-timeout -k 2 30 "$QEMU" "${QARGS[@]}" -serial "file:$T/probe.serial" \
-	</dev/null >"$T/probe.log" 2>&1 &
-probe=$!; pids+=($probe)
-wait_for 25 grep -aqs "count=" "$T/probe.serial"
-kill "$probe" 2>/dev/null; wait "$probe" 2>/dev/null
-grep -aq 'count=' "$T/probe.serial" 2>/dev/null ||
-	skip "KVM does not run the test guest: $(head -c 300 "$T/probe.log" | tr '\n' ' ')"
+host_kvm_probe
 
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 30000))
-	ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { port=$p; break; }
-done
-[ -n "$port" ] || { fail "no free loopback port"; exit 1; }
+port=$(free_port) || { fail "no free loopback port"; exit 1; }
 
 mapfile -t snic < <(nic "$T/s")
 mapfile -t pnic < <(nic "$T/p")

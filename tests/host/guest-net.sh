@@ -24,50 +24,10 @@
 
 set -u -o pipefail
 
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-QEMU=${QEMU:-qemu-system-x86_64}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MB=${GUEST_NET_MB:-1}
 MAC=52:54:00:c0:10:01
-rc=0
-T=
-pids=()
-
-log() { echo "# $*"; }
-ok() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; rc=1; }
-skip() { echo "SKIP reason: $*"; exit 4; }
-
-cleanup() {
-	local p f
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for f in "$T"/*.pid; do
-		[ -f "$f" ] && kill -9 "$(cat "$f" 2>/dev/null)" 2>/dev/null
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ -n "$T" ] && [ -d "$T" ]; then
-		if [ $rc -ne 0 ] || [ -n "${GUEST_NET_KEEP:-}" ]; then
-			log "logs kept in $T"
-		else
-			rm -rf "$T"
-		fi
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-wait_for() { # wait_for TIMEOUT_S command...: poll every 0.1 s
-	local t=$(( $1 * 10 )); shift
-	while [ $t -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
+KEEP=${GUEST_NET_KEEP:-}
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -82,31 +42,10 @@ PY
 }
 
 # --- prerequisites -------------------------------------------------------
-command -v "$QEMU" >/dev/null || skip "$QEMU not installed"
-command -v socat >/dev/null || skip "socat not installed"
-command -v python3 >/dev/null || skip "python3 not installed"
-[ -e /dev/kvm ] || skip "/dev/kvm missing (the guest is for COLO, which needs KVM)"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm not accessible to $(id -un)"
-if ! make -s -C "$SRC/tests/guest" >/dev/null 2>&1; then
-	skip "cannot build the 32-bit test guest (gcc -m32: gcc-multilib missing?)"
-fi
-GUEST=$SRC/tests/guest/colo-guest.elf
-
-T=$(mktemp -d /tmp/guest-net.XXXXXX)
-QARGS=(-enable-kvm -cpu qemu64,-pni -m 32 -nodefaults -display none
-       -no-user-config -kernel "$GUEST")
-QBOOT=/usr/share/qemu/qboot.rom
-[ -r "$QBOOT" ] && QARGS+=(-bios "$QBOOT")
-
-# Does KVM run the guest at all here?
-timeout -k 2 30 "$QEMU" "${QARGS[@]}" -serial "file:$T/probe.serial" \
-	</dev/null >"$T/probe.log" 2>&1 &
-probe=$!; pids+=($probe)
-wait_for 25 grep -aqs "count=" "$T/probe.serial"
-kill "$probe" 2>/dev/null; wait "$probe" 2>/dev/null
-if ! grep -aq 'count=' "$T/probe.serial" 2>/dev/null; then
-	skip "KVM does not run the test guest: $(head -c 300 "$T/probe.log" | tr '\n' ' ')"
-fi
+host_need_kvm "the guest is for COLO, which needs KVM" python3
+host_guest
+host_qemu_setup guest-net
+host_kvm_probe
 if grep -a 'colo-guest net' "$T/probe.serial" | grep -avq 'net none'; then
 	fail "without a NIC the guest printed network status"
 else
@@ -144,15 +83,7 @@ kill -TERM "$(cat "$T/peer.pid" 2>/dev/null)" 2>/dev/null
 wait "$peer_qemu" 2>/dev/null
 
 # --- 2. QEMU user networking, loopback forwards ------------------------------
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 30000))
-	if ! ss -ltnuH "sport = :$p or sport = :$((p + 1))" 2>/dev/null | grep -q .; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || { fail "no free loopback port"; exit 1; }
+port=$(free_port 2) || { fail "no free loopback port"; exit 1; }
 t0=$(now_ms)
 timeout -k 2 90 "$QEMU" "${QARGS[@]}" -name guest-net-user \
 	-serial "file:$T/user.serial" -pidfile "$T/user.pid" \

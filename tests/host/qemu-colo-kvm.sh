@@ -22,52 +22,10 @@
 
 set -u -o pipefail
 
-SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N=${COLO_KVM_CHECKPOINTS:-10}
-QEMU=${QEMU:-qemu-system-x86_64}
 VMID=${COLO_KVM_VMID:-7}
-rc=0
-T=
-pids=()
-
-log() { echo "# $*"; }
-ok() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; rc=1; }
-skip() { echo "SKIP reason: $*"; exit 4; }
-
-cleanup() {
-	local p f
-	# wrappers (timeout) pass TERM on; QEMU itself is killed by its pidfile
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for f in "$T"/*.pid; do
-		[ -f "$f" ] && kill -9 "$(cat "$f" 2>/dev/null)" 2>/dev/null
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
-	if [ -n "$T" ] && [ -d "$T" ]; then
-		if [ $rc -ne 0 ] || [ -n "${COLO_KVM_KEEP:-}" ]; then
-			log "logs kept in $T"
-		else
-			rm -rf "$T"
-		fi
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# wait_for TIMEOUT_S command...: poll every 0.1 s
-wait_for() {
-	local t=$(( $1 * 10 )); shift
-	while [ $t -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		t=$((t - 1))
-	done
-	return 1
-}
+KEEP=${COLO_KVM_KEEP:-}
 
 # ctl SOCKET LINE: one request line to a colod control socket, prints the answer
 ctl() {
@@ -87,48 +45,14 @@ last_count() { # last_count FILE NONCE
 }
 
 # --- prerequisites -------------------------------------------------------
-command -v "$QEMU" >/dev/null || skip "$QEMU not installed"
-command -v socat >/dev/null || skip "socat not installed"
-[ -e /dev/kvm ] || skip "/dev/kvm missing (COLO in QEMU 7.2 deadlocks under TCG)"
-[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm not accessible to $(id -un)"
-
-if ! make -s -C "$SRC/tests/guest" >/dev/null 2>&1; then
-	skip "cannot build the 32-bit test guest (gcc -m32: gcc-multilib missing?)"
-fi
-GUEST=$SRC/tests/guest/colo-guest.elf
-if ! make -s -C "$SRC/qemu-glue" colod >/dev/null; then
-	fail "build colod"
-	exit 1
-fi
-COLOD=$SRC/qemu-glue/colod
-
-T=$(mktemp -d /tmp/qemu-colo-kvm.XXXXXX)
-QARGS=(-enable-kvm -cpu qemu64,-pni -m 32 -nodefaults -display none
-       -no-user-config -kernel "$GUEST")
-# qboot starts the guest in ~0.3 s where SeaBIOS takes seconds on a loaded host
-QBOOT=/usr/share/qemu/qboot.rom
-[ -r "$QBOOT" ] && QARGS+=(-bios "$QBOOT")
-
-# Does KVM run the guest at all here? (-cpu host fails on an MSR here)
-timeout -k 2 30 "$QEMU" "${QARGS[@]}" -serial "file:$T/probe.serial" \
-	</dev/null >"$T/probe.log" 2>&1 &
-probe=$!; pids+=($probe)
-wait_for 25 grep -aqs "count=" "$T/probe.serial"
-kill "$probe" 2>/dev/null; wait "$probe" 2>/dev/null
-if ! grep -aq 'count=' "$T/probe.serial" 2>/dev/null; then
-	skip "KVM does not run the test guest: $(head -c 300 "$T/probe.log" | tr '\n' ' ')"
-fi
+host_need_kvm "COLO in QEMU 7.2 deadlocks under TCG"
+host_guest
+host_colod
+host_qemu_setup qemu-colo-kvm
+host_kvm_probe
 ok "KVM runs the test guest"
 
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 30000))
-	if ! ss -ltnH "sport = :$p" 2>/dev/null | grep -q .; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || { fail "no free loopback port"; exit 1; }
+port=$(free_port 2) || { fail "no free loopback port"; exit 1; }
 
 # --- start both sides ----------------------------------------------------
 # COM2 of the primary is a FIFO only the test writes: a character sent there
