@@ -12,8 +12,6 @@ serve-tcp, so both agree on the first OFFSET bytes).
 import argparse
 import importlib.util
 import os
-import socket
-import threading
 
 _spec = importlib.util.spec_from_file_location(
     "pmycolo_util", os.path.join(os.path.dirname(os.path.abspath(__file__)), "pmycolo-util.py"))
@@ -36,20 +34,12 @@ def handle(conn, at):
         f = conn.makefile("rb", buffering=0)
         line = f.readline().decode().strip()
         if line.startswith("get "):
-            n = int(line.split()[1])
-            off = 0
-            while off < n:
-                k = min(65536, n - off)
-                conn.sendall(chunk(off, k, at))
-                off += k
+            util.send_stream(conn, int(line.split()[1]),
+                             lambda off, n: chunk(off, n, at))
     except OSError:
         pass
     finally:
-        try:
-            conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        conn.close()
+        util.close_conn(conn)
 
 
 def main():
@@ -58,13 +48,7 @@ def main():
     p.add_argument("port", type=int)
     p.add_argument("--at", type=int, required=True)
     a = p.parse_args()
-    s = socket.socket(socket.AF_INET6 if ":" in a.addr else socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((a.addr, a.port))
-    s.listen(64)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c, a.at), daemon=True).start()
+    util.serve_forever(a.addr, a.port, handle, a.at)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,35 @@ def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
+def send_stream(conn, n, gen=stream):
+    """Send gen(off, k) for the n bytes from offset 0 (default: the stream)."""
+    off = 0
+    while off < n:
+        k = min(65536, n - off)
+        conn.sendall(gen(off, k))
+        off += k
+
+
+def close_conn(conn):
+    """Shut both directions down (ignoring a peer gone) and close."""
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    conn.close()
+
+
+def serve_forever(addr, port, handler, *args, backlog=64):
+    """Listen on addr:port; each connection to handler(conn, *args) in a thread."""
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(backlog)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=handler, args=(c,) + args, daemon=True).start()
+
+
 def greeting(variant):
     return ("%s says hello, the answer is 42\n" % ("guest" if variant == "same" else "GUEST")).encode()
 
@@ -85,12 +114,7 @@ def handle_tcp(conn, variant):
         f = conn.makefile("rb", buffering=0)
         line = f.readline().decode().strip()
         if line.startswith("get "):
-            n = int(line.split()[1])
-            off = 0
-            while off < n:
-                k = min(65536, n - off)
-                conn.sendall(stream(off, k))
-                off += k
+            send_stream(conn, int(line.split()[1]))
         elif line == "echo":
             while True:
                 d = conn.recv(65536)
@@ -106,21 +130,11 @@ def handle_tcp(conn, variant):
     except OSError:
         pass
     finally:
-        try:
-            conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        conn.close()
+        close_conn(conn)
 
 
 def serve_tcp(a):
-    s = socket.socket(family(a.addr), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((a.addr, a.port))
-    s.listen(512)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle_tcp, args=(c, a.variant), daemon=True).start()
+    serve_forever(a.addr, a.port, handle_tcp, a.variant, backlog=512)
 
 
 def udp_answer(data, variant):
@@ -404,13 +418,7 @@ def handle_craft(conn, variant):
 
 
 def serve_craft(a):
-    s = socket.socket(family(a.addr), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((a.addr, a.port))
-    s.listen(64)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle_craft, args=(c, a.variant), daemon=True).start()
+    serve_forever(a.addr, a.port, handle_craft, a.variant)
 
 
 def cmd_rstclient(a):
