@@ -460,6 +460,16 @@ static struct notifier_block colo_nl_notifier = {
 	.notifier_call	= colo_nl_urelease,
 };
 
+/*
+ * The CHECKPOINT_NEEDED hook (colo_register_ctl) builds messages of
+ * colo_nl_family and sends them on its multicast group: it must not run
+ * once the family is unregistered. At init it is registered first, which is
+ * safe: notices only exist for VMs, and VMs only come from PROXY_INIT
+ * through the family. At exit it goes first: colo_unregister_ctl() returns
+ * once no checkpoint_needed() call is in flight (colo_ctl_mutex); notice
+ * work that runs later finds no control plane (its epoch may ask again) and
+ * is cancelled when colo_vm_destroy_all() tears the VM down.
+ */
 static int __init nfnetlink_colo_init(void)
 {
 	int ret;
@@ -490,9 +500,10 @@ err_ctl:
 
 static void __exit nfnetlink_colo_exit(void)
 {
-	genl_unregister_family(&colo_nl_family);	/* no new VMs */
-	netlink_unregister_notifier(&colo_nl_notifier);
+	/* no checkpoint_needed() in flight or to come: the family may go */
 	colo_unregister_ctl(&colo_nl_ctl);
+	genl_unregister_family(&colo_nl_family);	/* no requests, no new VMs */
+	netlink_unregister_notifier(&colo_nl_notifier);
 	/* the sockets VMs were bound to cannot talk to us any more */
 	colo_vm_destroy_all();
 }
