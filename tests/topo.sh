@@ -256,10 +256,6 @@ topo_oracle() {
 	grep -v '^\(ok\|not ok\) ' "$d/result"
 	if [ $rc = 0 ]; then
 		grep '^ok ' "$d/result" | sed 's/^ok - //' | while read -r l; do ok "$l"; done
-	elif [ "${TOPO_ORACLE_ADVISORY:-0}" = 1 ]; then
-		# a test's stated open finding: reported, not counted
-		log "oracle $name (advisory, does not fail this test): $(grep '^not ok ' "$d/result" | head -n1 | sed 's/^not ok - //')"
-		rc=0
 	else
 		if grep -q '^not ok ' "$d/result"; then
 			fail "$(grep '^not ok ' "$d/result" | head -n1 | sed 's/^not ok - //')"
@@ -268,7 +264,6 @@ topo_oracle() {
 		fi
 		colo_rc=1
 	fi
-	TOPO_ORACLE_ADVISORY=0
 	return $rc
 }
 
