@@ -729,6 +729,9 @@ def tcpdump_drops(d):
     return drops
 
 
+END_MARK_TYPE = b"\x88\xb5"  # tests/topo.sh topo_capture_barrier's marker frames
+END_MARK_TEXT = b"colo-capture-end-"
+
 VM_ADDRS = {bytes([10, 77, 0, 2]), bytes.fromhex("fd770000000000000000000000000002")}
 
 
@@ -737,12 +740,17 @@ def run_check(d, vm, name, stats, out=sys.stdout):
     tl_events, notes = load_timeline(os.path.join(d, "monitor.log"), os.path.join(d, "ctl.log"), vm)
     tl = Timeline(tl_events)
     cap = Capture(VM_ADDRS)
+    marked = {}
     for side in ("pvm", "svm", "cl"):
         path = os.path.join(d, side + ".pcap")
         if not os.path.exists(path):
             print("not ok - oracle %s: capture %s missing" % (name, path), file=out)
             return 1
+        marked[side] = False
         for t, fr, orig in read_pcap(path):
+            if fr[12:14] == END_MARK_TYPE and END_MARK_TEXT in fr[14:]:
+                marked[side] = True  # topo_capture_barrier: all before it is here
+                continue
             p = parse_frame(t, fr, orig)
             if p is not None:
                 cap.add(side, p)
@@ -763,10 +771,12 @@ def run_check(d, vm, name, stats, out=sys.stdout):
     pr("timeline: %s" % (" ".join(repr(e) for e in tl.events) or "no checkpoint, no failover"))
     for n in notes:
         pr(n)
-    pr("frames captured: pvm %d, svm %d, client %d; tcpdump drops %s%s" % (
+    unmarked = [k for k, v in marked.items() if not v]
+    pr("frames captured: pvm %d, svm %d, client %d; tcpdump drops %s%s; end marker %s" % (
         cap.frames["pvm"], cap.frames["svm"], cap.frames["cl"],
         " ".join("%s=%s" % kv for kv in drops.items()),
-        "; %d frames truncated" % cap.truncated if cap.truncated else ""))
+        "; %d frames truncated" % cap.truncated if cap.truncated else "",
+        "missing in %s (the capture may miss its last frames)" % ", ".join(unmarked) if unmarked else "in every capture"))
     for what, r in (("tcp bytes", res.tcp), ("datagrams", res.dg), ("fin/rst", res.mark)):
         pr("%s checked %d: match %d, checkpoint %d, failover %d, violating %d" % (
             what, r["checked"], r["match"], r["checkpoint"], r["failover"], r["violating"]))
@@ -799,6 +809,8 @@ def run_check(d, vm, name, stats, out=sys.stdout):
             why.append("%d counter inconsistencies" % len(probs))
         if lost:
             why.append("the capture lost %d frames, so this may be the capture's fault" % lost)
+        if unmarked:
+            why.append("no end marker in %s, so this may be the capture's fault" % ", ".join(unmarked))
         print("not ok - oracle %s: output commit broken: %s (%s)" % (name, ", ".join(why), summary), file=out)
         return 1
     print("ok - oracle %s: %s" % (name, summary), file=out)
