@@ -631,6 +631,8 @@ void pmy_timer_fn(struct work_struct *work)
 	a.timeout = msecs_to_jiffies(ms);
 	a.next = a.now + a.timeout;
 	colo_vm_for_each_conn(vm, pmy_conn_age, &a);
+	if (pmy_ahead_age(pvm, a.now, a.timeout, &a.next, &a.pending))
+		a.svm_expired = true;
 
 	if (a.pvm_expired) {
 		/* count once per epoch, like the notice */

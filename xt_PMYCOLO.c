@@ -222,8 +222,8 @@ MODULE_PARM_DESC(dropped_no_vm,
  * reach its neighbours. Redirects (they quote a packet) are not on it. Every
  * other untracked or invalid packet is dropped.
  */
-static bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
-			     const struct pmy_info *pi)
+bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
+		      const struct pmy_info *pi)
 {
 	u8 _type;
 	const u8 *type;
@@ -319,7 +319,11 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 				    vm->id);
 		return NF_DROP;
 	}
-	conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+	/* an unconfirmed conntrack: a later packet of a flow whose first
+	 * packet is held (pmycolo_ahead.c) */
+	conn = nf_ct_is_confirmed(ct) ? NULL : pmy_ahead_twin(vm, pvm, ct);
+	if (!conn)
+		conn = colo_conn_get(vm, ct, GFP_ATOMIC);
 	if (!conn)
 		conn = pmy_conn_reclaim(vm, ct);
 	if (!conn || conn->ops != &pmy_ops) {
@@ -345,6 +349,8 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 		}
 		return XT_CONTINUE;
 	}
+	if (!failover)
+		pmy_ahead_pvm(pvm, conn);
 	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi,
 			       nf_ct_is_confirmed(ct));
 	colo_conn_put(conn);
@@ -369,6 +375,7 @@ static int pmy_vm_init(struct colo_vm *vm)
 	pvm->vm = vm;
 	INIT_DELAYED_WORK(&pvm->timer, pmy_timer_fn);
 	spin_lock_init(&pvm->addr_lock);
+	pmy_ahead_init(pvm);
 	atomic_set(&pvm->held, 0);
 	mutex_lock(&pmy_vms_mutex);
 	list_add(&pvm->node, &pmy_vms);
@@ -390,6 +397,7 @@ static void pmy_vm_destroy(struct colo_vm *vm)
 	WRITE_ONCE(pvm->dead, true);
 	cancel_delayed_work_sync(&pvm->timer);
 	colo_vm_for_each_conn(vm, pmy_conn_kill, NULL);
+	pmy_ahead_flush(vm, pvm, true, COLO_STAT_SVM_DROPPED);
 	WRITE_ONCE(vm->priv, NULL);
 	kref_put(&pvm->ref, pmy_vm_release);
 }
@@ -406,6 +414,8 @@ static void pmy_checkpoint_begin(struct colo_vm *vm)
 	 * checkpoint or their SVM counterpart. Those held after the guest's
 	 * stop time join them; the SVM's queued output is stale. */
 	colo_vm_for_each_conn(vm, pmy_conn_ckpt_begin, &sw);
+	if (vm->priv)
+		pmy_ahead_flush(vm, vm->priv, false, COLO_STAT_SVM_STALE);
 }
 
 static void pmy_checkpoint_done(struct colo_vm *vm, u32 cut_epoch)
@@ -424,6 +434,7 @@ static void pmy_failover(struct colo_vm *vm)
 		return;
 	WRITE_ONCE(pvm->failover, true);
 	cancel_delayed_work_sync(&pvm->timer);
+	pmy_ahead_flush(vm, pvm, false, COLO_STAT_SVM_DROPPED);
 	/* Order-preserving switch (pmy_conn_failover, pmy_pvm_failover):
 	 * drain every conn; then conns linked too late for that walk drain on
 	 * their next packet; a second walk drains those that send none; after
@@ -442,6 +453,7 @@ static void pmy_reset(struct colo_vm *vm)
 		return;
 	cancel_delayed_work_sync(&pvm->timer);
 	colo_vm_for_each_conn(vm, pmy_conn_kill, NULL);
+	pmy_ahead_flush(vm, pvm, true, COLO_STAT_SVM_DROPPED);
 	WRITE_ONCE(pvm->failover_all, false);
 	WRITE_ONCE(pvm->failover_swept, false);
 	WRITE_ONCE(pvm->failover, false);
@@ -455,7 +467,9 @@ static int pmy_conn_init(struct colo_conn *conn)
 
 	if (!pvm || READ_ONCE(pvm->dead) || !kref_get_unless_zero(&pvm->ref))
 		return -ENODEV;
+	pc->conn = conn;
 	pc->pvm = pvm;
+	INIT_LIST_HEAD(&pc->unconf_node);
 	/* created during a failover: nothing of it is held, nothing to wait for */
 	pc->failed_over = READ_ONCE(pvm->failover);
 	colo_stream_init(&pc->st, &pmy_seg_ops);
