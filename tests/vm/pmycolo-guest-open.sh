@@ -18,7 +18,7 @@ topo_colo_up $VM --hold-timeout 30000 || { echo "FAIL: topology"; exit 1; }
 cat > "$TOPO_DIR/q.py" <<'PY'
 import socket, sys, time
 addr, port, sport, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-start = float(sys.argv[5])	# CLOCK_REALTIME: both guests start together
+start = int(sys.argv[5]) / 1e6	# CLOCK_REALTIME us: both guests start together
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", sport))
@@ -46,14 +46,13 @@ topo_bg "$TOPO_CL" /usr/bin/python3 "$TOPO_DIR/srv.py" :: 5353
 busywait 20000 eval "topo_cl ss -lunH | grep -q ':5353 '" || { echo "FAIL: server"; exit 1; }
 
 # both guests run the same client: $1 label, then q.py arguments; they start
-# together 2 s from now, or SVM_DELAY / PVM_DELAY seconds later
+# together 2 s from now, or SVM_DELAY / PVM_DELAY ms later
 guests() {
 	local label=$1; shift
-	local t0
-	t0=$(python3 -c 'import time; print(time.time() + 2)')
-	topo_svm /usr/bin/python3 "$TOPO_DIR/q.py" "$@" "$(python3 -c "print($t0 + ${SVM_DELAY:-0})")" > "$TOPO_DIR/svm-$label" 2>&1 &
+	local t0=$(( ${EPOCHREALTIME/./} + 2000000 ))
+	topo_svm /usr/bin/python3 "$TOPO_DIR/q.py" "$@" $((t0 + ${SVM_DELAY:-0} * 1000)) > "$TOPO_DIR/svm-$label" 2>&1 &
 	local spid=$!
-	topo_pvm /usr/bin/python3 "$TOPO_DIR/q.py" "$@" "$(python3 -c "print($t0 + ${PVM_DELAY:-0})")" > "$TOPO_DIR/pvm-$label" 2>&1
+	topo_pvm /usr/bin/python3 "$TOPO_DIR/q.py" "$@" $((t0 + ${PVM_DELAY:-0} * 1000)) > "$TOPO_DIR/pvm-$label" 2>&1
 	local rc=$?
 	wait $spid
 	log "$label: pvm: $(cat "$TOPO_DIR/pvm-$label"); svm: $(cat "$TOPO_DIR/svm-$label")"
@@ -68,9 +67,9 @@ check "guest-opened UDP, IPv4, 5 queries" guests u4 $TOPO_CL4 5353 40001 5
 counters
 check "guest-opened UDP, IPv6, 5 queries" guests u6 $TOPO_CL6 5353 40002 5
 counters
-PVM_DELAY=0.3 check "guest-opened UDP, the SVM first" guests u4s $TOPO_CL4 5353 40003 5
+PVM_DELAY=300 check "guest-opened UDP, the SVM first" guests u4s $TOPO_CL4 5353 40003 5
 counters
-SVM_DELAY=0.3 check "guest-opened UDP, the PVM first" guests u4p $TOPO_CL4 5353 40004 5
+SVM_DELAY=300 check "guest-opened UDP, the PVM first" guests u4p $TOPO_CL4 5353 40004 5
 counters
 check "no notice" test "$(topo_notices "$TOPO_PN")" = 0
 check "no hold timeout" test "$(topo_stat "$TOPO_PN" $VM hold_timeouts)" = 0
