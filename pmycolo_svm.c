@@ -4,7 +4,9 @@
  * SVM sent arrives on the forward NIC (pmycolo_fwd.c); it is validated,
  * trimmed and reassembled, tied to the PVM's conntrack by its tuple and fed to
  * the comparison of its connection, only if that connection belongs to the
- * forward NIC's VM (isolation between VMs).
+ * forward NIC's VM (isolation between VMs). A frame whose conntrack is not in
+ * the hash (the PVM's is unconfirmed, or does not exist yet) goes to
+ * pmycolo_ahead.c.
  *
  * Epochs: SVM output compares only with PVM output of the same epoch. What
  * is queued at CHECKPOINT_BEGIN is dropped (COLO_STAT_SVM_STALE), and so is

@@ -38,13 +38,15 @@
  * Released packets are collected on a local list and re-injected after the
  * lock is dropped. pmy_fwd_mutex nests inside the RTNL; pmy_vms_mutex nests
  * inside the core's colo_mutex. Neither is taken in softirq. pvm->addr_lock
- * (irqsave, innermost) guards the VM's learnt guest addresses.
+ * (irqsave, innermost) guards the VM's learnt guest addresses. pvm->pend_lock
+ * (BH) is outside conn->lock (pmycolo_ahead.c).
  *
  * Files (pmycolo.h has the shared types): this one is the target, its
  * checkentry, the mode ops and module init/exit; pmycolo_queue.c held packets,
  * re-injection, the checkpoint/failover sweeps and the hold timer;
  * pmycolo_tcp.c SYN/RST, streams, the ACK gate and SACK clamp; pmycolo_svm.c
- * the SVM intake; pmycolo_fwd.c the forward NICs. Kbuild compiles this file
+ * the SVM intake; pmycolo_ahead.c SVM frames of conntracks not in the hash
+ * (unconfirmed, or not there yet); pmycolo_fwd.c the forward NICs. Kbuild compiles this file
  * through pmycolo_main.c and links them all into xt_PMYCOLO.ko.
  *
  * Lifetime: struct pmy_vm (vm->priv) is refcounted: one reference for the VM
