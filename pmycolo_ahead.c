@@ -160,9 +160,10 @@ static void pmy_ahead_adopt(struct colo_conn *conn, struct pmy_orphan *o,
 }
 
 /*
- * The target, before it holds a PVM packet on @conn: list the conn while its
- * conntrack is unconfirmed, and queue on it the orphans of its flow, in their
- * arrival order (the packet can then match at once). Softirq (hook).
+ * The target, before it holds the first PVM packet of @conn: list the conn
+ * while its conntrack is unconfirmed, and queue on it the orphans of its flow,
+ * in their arrival order (the packet can then match at once). Later packets
+ * cost nothing here. Softirq (hook).
  */
 void pmy_ahead_pvm(struct pmy_vm *pvm, struct colo_conn *conn)
 {
@@ -173,9 +174,9 @@ void pmy_ahead_pvm(struct pmy_vm *pvm, struct colo_conn *conn)
 	struct pmy_ctx ctx;
 	LIST_HEAD(gone);
 
-	if ((!unconf || READ_ONCE(pc->unconf)) && !READ_ONCE(pvm->nr_orphans))
+	if (READ_ONCE(pc->pvm_seen) || READ_ONCE(pvm->failover))
 		return;
-	if (READ_ONCE(pvm->failover))
+	if ((!unconf || READ_ONCE(pc->unconf)) && !READ_ONCE(pvm->nr_orphans))
 		return;
 	pmy_ctx_init(&ctx);
 	spin_lock(&pvm->pend_lock);
