@@ -303,6 +303,7 @@ void pmy_ahead_init(struct pmy_vm *pvm);
 struct colo_conn *pmy_ahead_twin(struct colo_vm *vm, struct pmy_vm *pvm,
 				 struct nf_conn *ct);
 void pmy_ahead_pvm(struct pmy_vm *pvm, struct colo_conn *conn);
+void pmy_ahead_fix_ct(struct colo_conn *conn, struct sk_buff *skb);
 struct nf_conn *pmy_ahead_svm(struct colo_vm *vm, struct pmy_vm *pvm,
 			      struct sk_buff *skb,
 			      const struct nf_conntrack_tuple *t,

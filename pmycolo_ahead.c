@@ -14,9 +14,9 @@
  *   among their original tuples. PVM packets of the same flow that arrive
  *   meanwhile get conntracks of their own (nothing is in the hash yet): the
  *   target holds them on the first one's conn (pmy_ahead_twin), so the flow
- *   is compared as one; when they leave, conntrack merges their conntrack
- *   into the first (UDP/ICMP clash resolution) or drops the duplicate (a
- *   retransmitted TCP SYN).
+ *   is compared as one; when they leave after the first, they take its
+ *   conntrack (pmy_ahead_fix_ct; 6.1's clash resolution would do that for
+ *   UDP only and drop the others at confirm).
  * - Orphan: the SVM is ahead, the PVM has not sent the flow's first packet
  *   yet. The frame waits on the VM's orphan list (pvm->orphans), bounded in
  *   count and truesize and tagged with its epoch, until the target meets a
@@ -107,6 +107,7 @@ struct colo_conn *pmy_ahead_twin(struct colo_vm *vm, struct pmy_vm *pvm,
 				 struct nf_conn *ct)
 {
 	const struct nf_conntrack_tuple *t = &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple;
+	const struct nf_conntrack_tuple_hash *h;
 	struct colo_conn *conn = NULL;
 	struct nf_conn *first;
 	struct pmy_conn *pc;
@@ -131,11 +132,14 @@ struct colo_conn *pmy_ahead_twin(struct colo_vm *vm, struct pmy_vm *pvm,
 		if (conn)
 			return conn;
 	}
-	/* The first one left and is confirmed already. */
-	first = pmy_svm_ct(nf_ct_net(ct), t);
-	if (!first)
+	/* The first one left and is confirmed already (same direction: not a
+	 * crossing flow of the peer's). */
+	h = nf_conntrack_find_get(nf_ct_net(ct), &nf_ct_zone_dflt, t);
+	if (!h)
 		return NULL;
-	conn = colo_conn_find(first);
+	first = nf_ct_tuplehash_to_ctrack(h);
+	if (NF_CT_DIRECTION(h) == IP_CT_DIR_ORIGINAL)
+		conn = colo_conn_find(first);
 	nf_ct_put(first);
 	if (conn && (conn->vm != vm || conn->ops != &pmy_ops)) {
 		colo_conn_put(conn);
@@ -144,11 +148,36 @@ struct colo_conn *pmy_ahead_twin(struct colo_vm *vm, struct pmy_vm *pvm,
 	return conn;
 }
 
+/* Is @t a tuple of @ct? The reply tuple of an unconfirmed conntrack may be
+ * rewritten by NAT on another CPU (a twin's): only the original counts then
+ * (the direction of a flow the guest opens). */
+/*
+ * A twin leaves with its conn's conntrack once that one is confirmed (the
+ * first packet left), as conntrack's clash resolution would do for UDP: 6.1
+ * has none for ICMP, TCP and the rest and would drop it at confirm. Called
+ * for every packet that leaves a conn, before it continues; any context.
+ */
+void pmy_ahead_fix_ct(struct colo_conn *conn, struct sk_buff *skb)
+{
+	enum ip_conntrack_info ctinfo;
+	struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+
+	if (likely(!ct || ct == conn->ct) || nf_ct_is_confirmed(ct) ||
+	    !nf_ct_is_confirmed(conn->ct) ||
+	    !nf_ct_tuple_equal(&ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple,
+			       pmy_ahead_orig(conn)))
+		return;
+	nf_conntrack_get(&conn->ct->ct_general);
+	nf_ct_put(ct);
+	nf_ct_set(skb, conn->ct, ctinfo);
+}
+
 static bool pmy_ahead_tuple_of(const struct nf_conn *ct,
 			       const struct nf_conntrack_tuple *t)
 {
 	return nf_ct_tuple_equal(t, &ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple) ||
-	       nf_ct_tuple_equal(t, &ct->tuplehash[IP_CT_DIR_REPLY].tuple);
+	       (nf_ct_is_confirmed(ct) &&
+		nf_ct_tuple_equal(t, &ct->tuplehash[IP_CT_DIR_REPLY].tuple));
 }
 
 /* Queue an orphan on @conn (its flow's PVM packet came). pend_lock held. */
@@ -177,6 +206,9 @@ void pmy_ahead_pvm(struct pmy_vm *pvm, struct colo_conn *conn)
 	if (READ_ONCE(pc->pvm_seen) || READ_ONCE(pvm->failover))
 		return;
 	if ((!unconf || READ_ONCE(pc->unconf)) && !READ_ONCE(pvm->nr_orphans))
+		return;
+	/* SVM frames are looked up in the default zone only */
+	if (!nf_ct_zone_equal_any(conn->ct, &nf_ct_zone_dflt))
 		return;
 	pmy_ctx_init(&ctx);
 	spin_lock(&pvm->pend_lock);
@@ -217,6 +249,14 @@ static void pmy_ahead_keep(struct colo_vm *vm, struct pmy_vm *pvm,
 	if (READ_ONCE(pvm->failover) ||
 	    READ_ONCE(vm->state) == COLO_STATE_FAILOVER)
 		goto drop;
+	if (pi->proto == IPPROTO_TCP &&
+	    (pi->tcpflags & (TCPHDR_SYN | TCPHDR_ACK)) != TCPHDR_SYN) {
+		/* Only a connection request can come before the PVM's
+		 * conntrack exists; anything else is of a connection that is
+		 * gone (and its ACK must not open the gate of the next one on
+		 * the same tuple). */
+		goto drop;
+	}
 	if (READ_ONCE(vm->state) == COLO_STATE_CHECKPOINT) {
 		/* see "Epochs" in nf_conntrack_colo.h */
 		colo_vm_stat_inc(vm, COLO_STAT_SVM_STALE);
@@ -311,11 +351,23 @@ out:
 bool pmy_ahead_age(struct pmy_vm *pvm, unsigned long now, unsigned long timeout,
 		   unsigned long *next, bool *pending)
 {
-	struct pmy_orphan *o;
+	struct pmy_orphan *o, *n;
 	bool expired = false;
 	unsigned long due;
+	LIST_HEAD(stale);
+	u32 nr = 0;
 
 	spin_lock_bh(&pvm->pend_lock);
+	/* kept in the gap of a RESET (flushed, epoch not moved yet): never
+	 * adopted, never due */
+	list_for_each_entry_safe(o, n, &pvm->orphans, node) {
+		if (o->epoch == READ_ONCE(pvm->vm->epoch))
+			continue;
+		list_move_tail(&o->node, &stale);
+		WRITE_ONCE(pvm->nr_orphans, pvm->nr_orphans - 1);
+		pvm->orphan_bytes -= o->skb->truesize;
+		nr++;
+	}
 	o = list_first_entry_or_null(&pvm->orphans, struct pmy_orphan, node);
 	if (o) {
 		*pending = true;
@@ -326,6 +378,10 @@ bool pmy_ahead_age(struct pmy_vm *pvm, unsigned long now, unsigned long timeout,
 			*next = due;
 	}
 	spin_unlock_bh(&pvm->pend_lock);
+	list_for_each_entry_safe(o, n, &stale, node)
+		pmy_orphan_free(o);
+	if (nr)
+		colo_vm_stat_add(pvm->vm, COLO_STAT_SVM_STALE, nr);
 	return expired;
 }
 

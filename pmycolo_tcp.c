@@ -573,12 +573,14 @@ static void pmy_pvm_syn(struct pmy_conn *pc, struct pmy_pkt *p,
 	/*
 	 * A retransmit of a compared SYN goes at once. So does the PVM's own
 	 * connection request without payload while its conntrack is
-	 * unconfirmed: the SVM's SYN cannot be matched to a conntrack that is
-	 * not in the hash yet, and this SYN carries no guest data.
+	 * unconfirmed, unless the SVM's SYN is here already (it came first,
+	 * pmycolo_ahead.c): it carries no guest data, and waiting for the SVM
+	 * would delay every connection the guest opens.
 	 */
 	if (pc->syn_done) {
 		pmy_tcp_syn_release(pc, ctx);
-	} else if (!confirmed && !(fl & TCPHDR_ACK)) {
+	} else if (!confirmed && !(fl & TCPHDR_ACK) &&
+		   list_empty(&pc->svm_syn)) {
 		pc->syn_done = true;
 		pmy_tcp_syn_release(pc, ctx);
 		if (!pc->st.synced)

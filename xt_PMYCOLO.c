@@ -175,6 +175,7 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 		/* Matched on arrival: let the hook continue it. */
 		list_del(&p->all);
 		pmy_pvm_pkt_free(p);
+		pmy_ahead_fix_ct(conn, skb);
 		verdict = NF_ACCEPT;
 	}
 	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_MATCH);
@@ -353,8 +354,9 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 	}
 	if (!failover)
 		pmy_ahead_pvm(pvm, conn);
+	/* a twin (its conntrack is not the conn's) is not the flow's first */
 	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi,
-			       nf_ct_is_confirmed(ct));
+			       nf_ct_is_confirmed(ct) || ct != conn->ct);
 	colo_conn_put(conn);
 	return verdict;
 }
@@ -445,6 +447,8 @@ static void pmy_failover(struct colo_vm *vm)
 	WRITE_ONCE(pvm->failover_swept, true);
 	colo_vm_for_each_conn(vm, pmy_conn_failover, NULL);
 	WRITE_ONCE(pvm->failover_all, true);
+	/* the target passes without looking now: nothing prunes that list */
+	pmy_ahead_flush(vm, pvm, true, COLO_STAT_SVM_DROPPED);
 }
 
 static void pmy_reset(struct colo_vm *vm)
