@@ -273,8 +273,7 @@ void pmy_tcp_try_rst(struct pmy_conn *pc, struct pmy_ctx *ctx);
 void pmy_tcp_result(struct pmy_conn *pc, enum colo_cmp_result res,
 		    struct pmy_ctx *ctx);
 void pmy_pvm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
-		 const struct pmy_info *pi, bool confirmed,
-		 struct pmy_ctx *ctx);
+		 const struct pmy_info *pi, struct pmy_ctx *ctx);
 void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		 const struct pmy_info *pi, struct pmy_ctx *ctx);
 bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,

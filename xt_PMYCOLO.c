@@ -106,7 +106,7 @@ static unsigned int pmy_pvm_failover(struct colo_vm *vm, struct pmy_vm *pvm,
 static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 				 struct colo_conn *conn, struct sk_buff *skb,
 				 const struct nf_hook_state *state,
-				 const struct pmy_info *pi, bool confirmed)
+				 const struct pmy_info *pi)
 {
 	struct pmy_conn *pc = colo_conn_priv(conn);
 	unsigned int verdict = NF_STOLEN;
@@ -163,7 +163,7 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 	held = atomic_inc_return(&pvm->held);
 	pc->pvm_seen = true;
 	if (pi->proto == IPPROTO_TCP) {
-		pmy_pvm_tcp(pc, p, pi, confirmed, &ctx);
+		pmy_pvm_tcp(pc, p, pi, &ctx);
 	} else {
 		list_add_tail(&p->q, &pc->pvm_dgram);
 		pmy_dgram_match(pc, &ctx);
@@ -354,9 +354,7 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 	}
 	if (!failover)
 		pmy_ahead_pvm(pvm, conn);
-	/* a twin (its conntrack is not the conn's) is not the flow's first */
-	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi,
-			       nf_ct_is_confirmed(ct) || ct != conn->ct);
+	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi);
 	colo_conn_put(conn);
 	return verdict;
 }
