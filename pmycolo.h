@@ -6,6 +6,7 @@
  *   pmycolo_queue.c    held packets, queues, re-injection, sweeps, hold timer
  *   pmycolo_tcp.c      TCP: SYN/RST, byte streams, ACK gate, SACK clamp
  *   pmycolo_svm.c      SVM intake: sanitise, defrag, conntrack lookup
+ *   pmycolo_ahead.c    SVM frames the conntrack hash cannot place yet
  *   pmycolo_fwd.c      forward NICs: rx handler, netdevice notifier
  *
  * Locking: conn->lock (from the core) protects everything in struct pmy_conn;
@@ -128,12 +129,24 @@ struct pmy_vm {
 		u8			family;
 		union nf_inet_addr	a;
 	} addrs[PMY_VM_ADDRS];
+	/* pmycolo_ahead.c: unconfirmed conns, orphan SVM frames; under
+	 * pend_lock (BH; conn->lock nests inside it) */
+	spinlock_t		pend_lock;
+	struct list_head	unconf;		/* struct pmy_conn.unconf_node */
+	struct list_head	orphans;	/* struct pmy_orphan.node */
+	unsigned int		nr_unconf;
+	unsigned int		nr_orphans;
+	unsigned int		orphan_bytes;	/* their truesize */
 	bool			dead;		/* vm_destroy ran */
 };
 
 /* Mode-private part of struct colo_conn (conn->priv), under conn->lock. */
 struct pmy_conn {
+	struct colo_conn	*conn;	/* the conn this is the priv of */
 	struct pmy_vm		*pvm;	/* referenced */
+	/* on pvm->unconf (pend_lock, not conn->lock; pmycolo_ahead.c) */
+	struct list_head	unconf_node;
+	bool			unconf;		/* listed once: stays set */
 	struct colo_stream	st;	/* TCP: the guest's output direction */
 	struct list_head	pvm_all;	/* held PVM packets, arrival order */
 	struct list_head	svm_all;	/* queued SVM packets, arrival order */
@@ -222,6 +235,8 @@ extern struct mutex pmy_vms_mutex;
 
 /* xt_PMYCOLO.c */
 extern const struct colo_vm_ops pmy_ops;
+bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
+		      const struct pmy_info *pi);
 
 /* pmycolo_queue.c */
 extern const struct colo_seg_ops pmy_seg_ops;
@@ -258,8 +273,7 @@ void pmy_tcp_try_rst(struct pmy_conn *pc, struct pmy_ctx *ctx);
 void pmy_tcp_result(struct pmy_conn *pc, enum colo_cmp_result res,
 		    struct pmy_ctx *ctx);
 void pmy_pvm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
-		 const struct pmy_info *pi, bool confirmed,
-		 struct pmy_ctx *ctx);
+		 const struct pmy_info *pi, struct pmy_ctx *ctx);
 void pmy_svm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		 const struct pmy_info *pi, struct pmy_ctx *ctx);
 bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
@@ -275,9 +289,28 @@ void pmy_tcp_checkpoint_done(struct pmy_conn *pc, u32 cut_epoch,
 void pmy_svm_drop(struct net *net, u32 vm_id, struct sk_buff *skb,
 		  const char *why);
 void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb);
+void pmy_svm_take(struct colo_conn *conn, struct sk_buff *skb,
+		   const struct pmy_info *pi, u32 epoch, struct pmy_ctx *ctx);
+struct nf_conn *pmy_svm_ct(struct net *net,
+			   const struct nf_conntrack_tuple *tuple);
 bool pmy_conn_take_tentative(struct colo_conn *other,
 			     bool (*unless)(struct colo_conn *other, void *arg),
 			     void *arg);
+
+/* pmycolo_ahead.c */
+void pmy_ahead_init(struct pmy_vm *pvm);
+struct colo_conn *pmy_ahead_twin(struct colo_vm *vm, struct pmy_vm *pvm,
+				 struct nf_conn *ct);
+void pmy_ahead_pvm(struct pmy_vm *pvm, struct colo_conn *conn);
+void pmy_ahead_fix_ct(struct colo_conn *conn, struct sk_buff *skb);
+struct nf_conn *pmy_ahead_svm(struct colo_vm *vm, struct pmy_vm *pvm,
+			      struct sk_buff *skb,
+			      const struct nf_conntrack_tuple *t,
+			      const struct pmy_info *pi);
+bool pmy_ahead_age(struct pmy_vm *pvm, unsigned long now, unsigned long timeout,
+		   unsigned long *next, bool *pending);
+void pmy_ahead_flush(struct colo_vm *vm, struct pmy_vm *pvm, bool all,
+		     enum colo_stat stat);
 
 /* pmycolo_fwd.c */
 rx_handler_result_t pmy_fwd_rx(struct sk_buff **pskb);

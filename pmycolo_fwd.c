@@ -159,37 +159,24 @@ void pmy_fwd_put(struct pmy_fwd *fwd)
 		schedule_work(&pmy_fwd_work);
 }
 
+/*
+ * Drop what is held on @dev (it is going away; held packets pin it). This must
+ * not fail, so it allocates nothing: the VMs are walked under pmy_vms_mutex,
+ * where a listed VM cannot be torn down (vm_destroy unlists it first). The
+ * walk takes no mutex of its own (colo_vm_for_each_conn: vm->lock, conn->lock).
+ */
 static void pmy_flush_dev(struct net_device *dev)
 {
 	struct pmy_sweep sw = { .dev = dev };
-	struct colo_vm **vms;
 	struct pmy_vm *pvm;
-	unsigned int n = 0, i;
 
-	/* Snapshot referenced VMs, then walk without our mutex. */
 	mutex_lock(&pmy_vms_mutex);
-	list_for_each_entry(pvm, &pmy_vms, node)
-		n++;
-	vms = n ? kcalloc(n, sizeof(*vms), GFP_KERNEL) : NULL;
-	i = 0;
-	if (vms) {
-		list_for_each_entry(pvm, &pmy_vms, node) {
-			if (net_eq(pvm->vm->net, dev_net(dev))) {
-				colo_vm_hold(pvm->vm);
-				vms[i++] = pvm->vm;
-			}
-		}
+	list_for_each_entry(pvm, &pmy_vms, node) {
+		if (net_eq(pvm->vm->net, dev_net(dev)) &&
+		    !READ_ONCE(pvm->vm->dead))
+			colo_vm_for_each_conn(pvm->vm, pmy_conn_flush_dev, &sw);
 	}
 	mutex_unlock(&pmy_vms_mutex);
-	if (n && !vms)
-		pr_err("no memory to flush packets held on %s\n", dev->name);
-
-	while (i--) {
-		if (!READ_ONCE(vms[i]->dead))
-			colo_vm_for_each_conn(vms[i], pmy_conn_flush_dev, &sw);
-		colo_vm_put(vms[i]);
-	}
-	kfree(vms);
 }
 
 static int pmy_netdev_event(struct notifier_block *nb, unsigned long event,

@@ -178,7 +178,7 @@ void pmy_ctx_init(struct pmy_ctx *ctx)
  * Continue released packets where the hook left them. No lock may be held:
  * okfn runs the rest of the bridge path (and maybe our own rx path's peers).
  */
-static void pmy_reinject(struct list_head *list)
+static void pmy_reinject(struct colo_conn *conn, struct list_head *list)
 {
 	struct pmy_pkt *p, *n;
 
@@ -188,6 +188,8 @@ static void pmy_reinject(struct list_head *list)
 	rcu_read_lock();
 	list_for_each_entry_safe(p, n, list, all) {
 		list_del(&p->all);
+		/* after the one before it went: its conntrack is confirmed */
+		pmy_ahead_fix_ct(conn, p->skb);
 		p->state.okfn(p->state.net, p->state.sk, p->skb);
 		pmy_pvm_pkt_free(p);
 	}
@@ -340,7 +342,7 @@ void pmy_ctx_finish(struct colo_conn *conn, struct pmy_ctx *ctx,
 			pmy_svm_pkt_free(p, false);
 		}
 	}
-	pmy_reinject(&ctx->rel);
+	pmy_reinject(conn, &ctx->rel);
 }
 
 /* PVM side: the target                                                      */
@@ -631,6 +633,8 @@ void pmy_timer_fn(struct work_struct *work)
 	a.timeout = msecs_to_jiffies(ms);
 	a.next = a.now + a.timeout;
 	colo_vm_for_each_conn(vm, pmy_conn_age, &a);
+	if (pmy_ahead_age(pvm, a.now, a.timeout, &a.next, &a.pending))
+		a.svm_expired = true;
 
 	if (a.pvm_expired) {
 		/* count once per epoch, like the notice */

@@ -4,7 +4,9 @@
  * SVM sent arrives on the forward NIC (pmycolo_fwd.c); it is validated,
  * trimmed and reassembled, tied to the PVM's conntrack by its tuple and fed to
  * the comparison of its connection, only if that connection belongs to the
- * forward NIC's VM (isolation between VMs).
+ * forward NIC's VM (isolation between VMs). A frame whose conntrack is not in
+ * the hash (the PVM's is unconfirmed, or does not exist yet) goes to
+ * pmycolo_ahead.c.
  *
  * Epochs: SVM output compares only with PVM output of the same epoch. What
  * is queued at CHECKPOINT_BEGIN is dropped (COLO_STAT_SVM_STALE), and so is
@@ -14,18 +16,22 @@
  */
 #include "pmycolo.h"
 
-static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
-			    const struct pmy_info *pi)
+/*
+ * Queue one SVM packet on @conn and compare, collecting the work in @ctx (the
+ * caller finishes it, after dropping any lock of its own). @epoch: the epoch
+ * the packet arrived in if it waited elsewhere first (pmycolo_ahead.c), 0 if
+ * it arrives now; a packet of an earlier epoch is stale. Softirq, or BHs off;
+ * takes conn->lock.
+ */
+void pmy_svm_take(struct colo_conn *conn, struct sk_buff *skb,
+		   const struct pmy_info *pi, u32 epoch, struct pmy_ctx *ctx)
 {
 	struct pmy_conn *pc = colo_conn_priv(conn);
 	struct colo_vm *vm = conn->vm;
 	struct pmy_vm *pvm = pc->pvm;
-	bool svm_only = false;
-	struct pmy_ctx ctx;
 	struct pmy_pkt *p;
 	u32 limit;
 
-	colo_vm_stat_inc(vm, COLO_STAT_SVM_PACKETS);
 	p = pmy_pkt_alloc(skb, pi);
 	if (!p) {
 		colo_vm_stat_inc(vm, COLO_STAT_SVM_DROPPED);
@@ -34,41 +40,50 @@ static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
 	}
 	/* The NIC may go away while the packet waits; it is never used again. */
 	skb->dev = NULL;
-	pmy_ctx_init(&ctx);
 	limit = READ_ONCE(vm->queue_limit) ?: PMY_SVM_QUEUE_MAX;
 
 	spin_lock(&conn->lock);
 	if (pc->dead || READ_ONCE(pvm->dead) || READ_ONCE(pvm->failover)) {
-		list_add_tail(&p->all, &ctx.drop);
-		ctx.svm_dropped++;
-	} else if (READ_ONCE(vm->state) == COLO_STATE_CHECKPOINT) {
+		list_add_tail(&p->all, &ctx->drop);
+		ctx->svm_dropped++;
+	} else if (READ_ONCE(vm->state) == COLO_STATE_CHECKPOINT ||
+		   (epoch && epoch != READ_ONCE(vm->epoch))) {
 		/* sent by the state being replaced, or by the new one: it
 		 * can be compared with neither (read under conn->lock, see
 		 * "Epochs" in nf_conntrack_colo.h) */
-		list_add_tail(&p->all, &ctx.drop);
-		ctx.svm_stale++;
+		list_add_tail(&p->all, &ctx->drop);
+		ctx->svm_stale++;
 	} else if (pc->svm_queued >= limit) {
-		list_add_tail(&p->all, &ctx.drop);
-		ctx.svm_dropped++;
-		svm_only = true;
+		list_add_tail(&p->all, &ctx->drop);
+		ctx->svm_dropped++;
+		if (ctx->reason == COLO_REASON_NONE)
+			ctx->reason = COLO_REASON_SVM_ONLY;
 	} else if (pi->proto == IPPROTO_TCP) {
-		pmy_svm_tcp(pc, p, pi, &ctx);
+		pmy_svm_tcp(pc, p, pi, ctx);
 	} else if (pc->mismatched) {
-		list_add_tail(&p->all, &ctx.drop);
-		ctx.svm_dropped++;
+		list_add_tail(&p->all, &ctx->drop);
+		ctx->svm_dropped++;
 	} else {
 		p->stamp = jiffies;
 		list_add_tail(&p->all, &pc->svm_all);
 		list_add_tail(&p->q, &pc->svm_dgram);
 		pc->svm_queued++;
-		pmy_dgram_match(pc, &ctx);
+		pmy_dgram_match(pc, ctx);
 	}
 	spin_unlock(&conn->lock);
+}
 
-	if (svm_only && ctx.reason == COLO_REASON_NONE)
-		ctx.reason = COLO_REASON_SVM_ONLY;
+static void pmy_svm_enqueue(struct colo_conn *conn, struct sk_buff *skb,
+			    const struct pmy_info *pi)
+{
+	struct pmy_vm *pvm = ((struct pmy_conn *)colo_conn_priv(conn))->pvm;
+	struct pmy_ctx ctx;
+
+	colo_vm_stat_inc(conn->vm, COLO_STAT_SVM_PACKETS);
+	pmy_ctx_init(&ctx);
+	pmy_svm_take(conn, skb, pi, 0, &ctx);
 	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_MATCH);
-	pmy_timer_arm(vm, pvm);
+	pmy_timer_arm(conn->vm, pvm);
 }
 
 /* Validate, trim and reassemble. Returns the skb to use, or NULL if it was
@@ -141,24 +156,30 @@ static bool pmy_icmp_is_error(u8 family, const struct sk_buff *skb,
 	       *type == ICMP_PARAMETERPROB;
 }
 
-/* The PVM's conntrack of an SVM packet, referenced, or NULL. */
-static struct nf_conn *pmy_svm_ct(struct net *net, u8 family,
-				  const struct sk_buff *skb,
-				  const struct pmy_info *pi)
+/* The tuple of an SVM packet as the PVM's conntrack would see it (an ICMP
+ * error: the inverse of the packet it quotes). False if it has none. */
+static bool pmy_svm_tuple(struct net *net, u8 family, const struct sk_buff *skb,
+			  const struct pmy_info *pi,
+			  struct nf_conntrack_tuple *tuple)
 {
-	struct nf_conntrack_tuple tuple, inner;
-	const struct nf_conntrack_tuple_hash *h;
+	struct nf_conntrack_tuple inner;
 
 	if (pmy_icmp_is_error(family, skb, pi)) {
 		/* 8 bytes of ICMP(v6) header, then the quoted packet */
-		if (!nf_ct_get_tuplepr(skb, pi->thoff + 8, family, net, &inner) ||
-		    !nf_ct_invert_tuple(&tuple, &inner))
-			return NULL;
-	} else if (!nf_ct_get_tuplepr(skb, skb_network_offset(skb), family,
-				      net, &tuple)) {
-		return NULL;
+		return nf_ct_get_tuplepr(skb, pi->thoff + 8, family, net, &inner) &&
+		       nf_ct_invert_tuple(tuple, &inner);
 	}
-	h = nf_conntrack_find_get(net, &nf_ct_zone_dflt, &tuple);
+	return nf_ct_get_tuplepr(skb, skb_network_offset(skb), family, net,
+				 tuple);
+}
+
+/* The PVM's confirmed conntrack of @tuple, referenced, or NULL. */
+struct nf_conn *pmy_svm_ct(struct net *net,
+			   const struct nf_conntrack_tuple *tuple)
+{
+	const struct nf_conntrack_tuple_hash *h;
+
+	h = nf_conntrack_find_get(net, &nf_ct_zone_dflt, tuple);
 	return h ? nf_ct_tuplehash_to_ctrack(h) : NULL;
 }
 
@@ -229,6 +250,7 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 	u8 family = skb->protocol == htons(ETH_P_IP) ? NFPROTO_IPV4 : NFPROTO_IPV6;
 	struct net *net = dev_net(skb->dev);
 	u32 vm_id = READ_ONCE(fwd->vm_id);
+	struct nf_conntrack_tuple tuple;
 	struct pmy_svm_claim claim;
 	struct colo_conn *conn;
 	struct pmy_info pi;
@@ -247,9 +269,22 @@ void pmy_svm_rcv(struct pmy_fwd *fwd, struct sk_buff *skb)
 		return pmy_svm_drop(net, vm_id, skb, "VM not registered");
 	if (pmy_parse(skb, family, &pi))
 		return pmy_svm_drop(net, vm_id, skb, "malformed");
-	ct = pmy_svm_ct(net, family, skb, &pi);
-	if (!ct)
-		return pmy_svm_drop(net, vm_id, skb, "no PVM connection");
+	if (pmy_untracked_ok(skb, family, &pi)) {
+		/* neighbour discovery/MLD: the PVM's own pass untracked,
+		 * there is nothing to compare this with */
+		consume_skb(skb);
+		return;
+	}
+	if (!pmy_svm_tuple(net, family, skb, &pi, &tuple))
+		return pmy_svm_drop(net, vm_id, skb, "no tuple");
+	ct = pmy_svm_ct(net, &tuple);
+	if (!ct) {
+		/* The PVM has not sent this yet, or its conntrack is not
+		 * confirmed (its first packet is held): pmycolo_ahead.c. */
+		ct = pmy_ahead_svm(vm, pvm, skb, &tuple, &pi);
+		if (!ct)
+			return;
+	}
 
 	conn = colo_conn_find(ct);
 	if (conn && (conn->vm != vm || conn->ops != &pmy_ops)) {

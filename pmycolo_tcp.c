@@ -11,9 +11,7 @@
  *    against the SVM's, or below the client's cumulative ACK;
  *  - SYN/SYN-ACK header: all flags, the ACK number, the payload length and
  *    the options byte for byte except the TSval (ISNs and TSvals differ
- *    legitimately); a guest's SYN without payload on a connection not yet
- *    confirmed goes uncompared (it carries no guest data, and the SVM's copy
- *    cannot be tied to it yet);
+ *    legitimately), the guest's own SYN included;
  *  - RST: only against an SVM RST with the same flags, seq, ACK and payload;
  *  - URG or an option outside a known set (which may change what the
  *    application reads, e.g. MPTCP mappings): never released by comparison,
@@ -539,8 +537,7 @@ static void pmy_pvm_next(struct pmy_conn *pc, u32 epoch, u32 end)
 }
 
 static void pmy_pvm_syn(struct pmy_conn *pc, struct pmy_pkt *p,
-			const struct pmy_info *pi, bool confirmed,
-			struct pmy_ctx *ctx)
+			const struct pmy_info *pi, struct pmy_ctx *ctx)
 {
 	u8 fl = pi->tcpflags;
 
@@ -571,27 +568,21 @@ static void pmy_pvm_syn(struct pmy_conn *pc, struct pmy_pkt *p,
 	p->kind = PMY_K_SYN;
 	list_add_tail(&p->q, &pc->pvm_syn);
 	/*
-	 * A retransmit of a compared SYN goes at once. So does the PVM's own
-	 * connection request without payload while its conntrack is
-	 * unconfirmed: the SVM's SYN cannot be matched to a conntrack that is
-	 * not in the hash yet, and this SYN carries no guest data.
+	 * A retransmit of a compared SYN goes at once. The guest's own
+	 * connection request waits for the SVM's like any output (the SVM's
+	 * copy finds it while its conntrack is unconfirmed: pmycolo_ahead.c):
+	 * released uncompared, it would bring the server's SYN-ACK, mirrored to
+	 * the SVM, before an SVM that is behind sent its SYN, and that SVM
+	 * would answer it with a RST and never connect.
 	 */
-	if (pc->syn_done) {
+	if (pc->syn_done)
 		pmy_tcp_syn_release(pc, ctx);
-	} else if (!confirmed && !(fl & TCPHDR_ACK)) {
-		pc->syn_done = true;
-		pmy_tcp_syn_release(pc, ctx);
-		if (!pc->st.synced)
-			pmy_tcp_result(pc, colo_stream_resync(&pc->st,
-							      pc->isn + 1), ctx);
-	} else {
+	else
 		pmy_tcp_syn_match(pc, ctx);
-	}
 }
 
 void pmy_pvm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
-		 const struct pmy_info *pi, bool confirmed,
-		 struct pmy_ctx *ctx)
+		 const struct pmy_info *pi, struct pmy_ctx *ctx)
 {
 	enum ip_conntrack_info ctinfo;
 	u8 fl = pi->tcpflags;
@@ -627,7 +618,7 @@ void pmy_pvm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		return;
 	}
 	if (fl & TCPHDR_SYN) {
-		pmy_pvm_syn(pc, p, pi, confirmed, ctx);
+		pmy_pvm_syn(pc, p, pi, ctx);
 		return;
 	}
 

@@ -38,13 +38,15 @@
  * Released packets are collected on a local list and re-injected after the
  * lock is dropped. pmy_fwd_mutex nests inside the RTNL; pmy_vms_mutex nests
  * inside the core's colo_mutex. Neither is taken in softirq. pvm->addr_lock
- * (irqsave, innermost) guards the VM's learnt guest addresses.
+ * (irqsave, innermost) guards the VM's learnt guest addresses. pvm->pend_lock
+ * (BH) is outside conn->lock (pmycolo_ahead.c).
  *
  * Files (pmycolo.h has the shared types): this one is the target, its
  * checkentry, the mode ops and module init/exit; pmycolo_queue.c held packets,
  * re-injection, the checkpoint/failover sweeps and the hold timer;
  * pmycolo_tcp.c SYN/RST, streams, the ACK gate and SACK clamp; pmycolo_svm.c
- * the SVM intake; pmycolo_fwd.c the forward NICs. Kbuild compiles this file
+ * the SVM intake; pmycolo_ahead.c SVM frames of conntracks not in the hash
+ * (unconfirmed, or not there yet); pmycolo_fwd.c the forward NICs. Kbuild compiles this file
  * through pmycolo_main.c and links them all into xt_PMYCOLO.ko.
  *
  * Lifetime: struct pmy_vm (vm->priv) is refcounted: one reference for the VM
@@ -104,7 +106,7 @@ static unsigned int pmy_pvm_failover(struct colo_vm *vm, struct pmy_vm *pvm,
 static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 				 struct colo_conn *conn, struct sk_buff *skb,
 				 const struct nf_hook_state *state,
-				 const struct pmy_info *pi, bool confirmed)
+				 const struct pmy_info *pi)
 {
 	struct pmy_conn *pc = colo_conn_priv(conn);
 	unsigned int verdict = NF_STOLEN;
@@ -161,7 +163,7 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 	held = atomic_inc_return(&pvm->held);
 	pc->pvm_seen = true;
 	if (pi->proto == IPPROTO_TCP) {
-		pmy_pvm_tcp(pc, p, pi, confirmed, &ctx);
+		pmy_pvm_tcp(pc, p, pi, &ctx);
 	} else {
 		list_add_tail(&p->q, &pc->pvm_dgram);
 		pmy_dgram_match(pc, &ctx);
@@ -173,6 +175,7 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 		/* Matched on arrival: let the hook continue it. */
 		list_del(&p->all);
 		pmy_pvm_pkt_free(p);
+		pmy_ahead_fix_ct(conn, skb);
 		verdict = NF_ACCEPT;
 	}
 	pmy_ctx_finish(conn, &ctx, COLO_STAT_RELEASED_MATCH);
@@ -222,8 +225,8 @@ MODULE_PARM_DESC(dropped_no_vm,
  * reach its neighbours. Redirects (they quote a packet) are not on it. Every
  * other untracked or invalid packet is dropped.
  */
-static bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
-			     const struct pmy_info *pi)
+bool pmy_untracked_ok(const struct sk_buff *skb, u8 family,
+		      const struct pmy_info *pi)
 {
 	u8 _type;
 	const u8 *type;
@@ -319,7 +322,11 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 				    vm->id);
 		return NF_DROP;
 	}
-	conn = colo_conn_get(vm, ct, GFP_ATOMIC);
+	/* an unconfirmed conntrack: a later packet of a flow whose first
+	 * packet is held (pmycolo_ahead.c) */
+	conn = nf_ct_is_confirmed(ct) ? NULL : pmy_ahead_twin(vm, pvm, ct);
+	if (!conn)
+		conn = colo_conn_get(vm, ct, GFP_ATOMIC);
 	if (!conn)
 		conn = pmy_conn_reclaim(vm, ct);
 	if (!conn || conn->ops != &pmy_ops) {
@@ -345,8 +352,9 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 		}
 		return XT_CONTINUE;
 	}
-	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi,
-			       nf_ct_is_confirmed(ct));
+	if (!failover)
+		pmy_ahead_pvm(pvm, conn);
+	verdict = pmy_pvm_hold(vm, pvm, conn, skb, par->state, &pi);
 	colo_conn_put(conn);
 	return verdict;
 }
@@ -369,6 +377,7 @@ static int pmy_vm_init(struct colo_vm *vm)
 	pvm->vm = vm;
 	INIT_DELAYED_WORK(&pvm->timer, pmy_timer_fn);
 	spin_lock_init(&pvm->addr_lock);
+	pmy_ahead_init(pvm);
 	atomic_set(&pvm->held, 0);
 	mutex_lock(&pmy_vms_mutex);
 	list_add(&pvm->node, &pmy_vms);
@@ -390,6 +399,7 @@ static void pmy_vm_destroy(struct colo_vm *vm)
 	WRITE_ONCE(pvm->dead, true);
 	cancel_delayed_work_sync(&pvm->timer);
 	colo_vm_for_each_conn(vm, pmy_conn_kill, NULL);
+	pmy_ahead_flush(vm, pvm, true, COLO_STAT_SVM_DROPPED);
 	WRITE_ONCE(vm->priv, NULL);
 	kref_put(&pvm->ref, pmy_vm_release);
 }
@@ -406,6 +416,8 @@ static void pmy_checkpoint_begin(struct colo_vm *vm)
 	 * checkpoint or their SVM counterpart. Those held after the guest's
 	 * stop time join them; the SVM's queued output is stale. */
 	colo_vm_for_each_conn(vm, pmy_conn_ckpt_begin, &sw);
+	if (vm->priv)
+		pmy_ahead_flush(vm, vm->priv, false, COLO_STAT_SVM_STALE);
 }
 
 static void pmy_checkpoint_done(struct colo_vm *vm, u32 cut_epoch)
@@ -424,6 +436,7 @@ static void pmy_failover(struct colo_vm *vm)
 		return;
 	WRITE_ONCE(pvm->failover, true);
 	cancel_delayed_work_sync(&pvm->timer);
+	pmy_ahead_flush(vm, pvm, false, COLO_STAT_SVM_DROPPED);
 	/* Order-preserving switch (pmy_conn_failover, pmy_pvm_failover):
 	 * drain every conn; then conns linked too late for that walk drain on
 	 * their next packet; a second walk drains those that send none; after
@@ -432,6 +445,8 @@ static void pmy_failover(struct colo_vm *vm)
 	WRITE_ONCE(pvm->failover_swept, true);
 	colo_vm_for_each_conn(vm, pmy_conn_failover, NULL);
 	WRITE_ONCE(pvm->failover_all, true);
+	/* the target passes without looking now: nothing prunes that list */
+	pmy_ahead_flush(vm, pvm, true, COLO_STAT_SVM_DROPPED);
 }
 
 static void pmy_reset(struct colo_vm *vm)
@@ -442,6 +457,7 @@ static void pmy_reset(struct colo_vm *vm)
 		return;
 	cancel_delayed_work_sync(&pvm->timer);
 	colo_vm_for_each_conn(vm, pmy_conn_kill, NULL);
+	pmy_ahead_flush(vm, pvm, true, COLO_STAT_SVM_DROPPED);
 	WRITE_ONCE(pvm->failover_all, false);
 	WRITE_ONCE(pvm->failover_swept, false);
 	WRITE_ONCE(pvm->failover, false);
@@ -455,7 +471,9 @@ static int pmy_conn_init(struct colo_conn *conn)
 
 	if (!pvm || READ_ONCE(pvm->dead) || !kref_get_unless_zero(&pvm->ref))
 		return -ENODEV;
+	pc->conn = conn;
 	pc->pvm = pvm;
+	INIT_LIST_HEAD(&pc->unconf_node);
 	/* created during a failover: nothing of it is held, nothing to wait for */
 	pc->failed_over = READ_ONCE(pvm->failover);
 	colo_stream_init(&pc->st, &pmy_seg_ops);

@@ -33,6 +33,11 @@
  *   nf_ct_seqadj_init(svm_dir, PVM - SVM): the SVM's seq (and conntrack's
  *   view of it) is moved into PVM space, the peer's acks and SACK blocks
  *   towards the SVM back into SVM space, by stock code.
+ * - Timestamps: the peer echoes the PVM's TSval. An SVM that stamped its SYN
+ *   later than the PVM (it is behind) would drop the server's SYN-ACK (PAWS:
+ *   TSecr before its SYN) and reset, so the hook moves the TSecr of the
+ *   peer's packets towards the SVM by SVM - PVM, learnt from the same packet
+ *   as the PVM ISN (its TSecr) and the SVM's first packet (its TSval).
  * - Checkpoint done: the SVM now runs the PVM's TCP state, so new SVM output
  *   is already in PVM space. seqadj's correction_pos can only split one
  *   sequence space, not two unrelated ones, so the offsets of the SVM
@@ -83,6 +88,15 @@ struct seccolo_conn {
 	u32	svm_isn;
 	u32	pvm_isn;
 	s32	offset;		/* PVM - SVM */
+	/* TCP timestamps: the peer echoes the PVM's TSval; the SVM's may be
+	 * later (it is behind), and an SVM in SYN-SENT drops a SYN-ACK whose
+	 * TSecr is before its SYN (PAWS) and resets. So the TSecr of what the
+	 * peer sends the SVM is moved by ts_off (SVM - PVM) until a checkpoint
+	 * (then the SVM runs the PVM's clock). */
+	u32	svm_tsval;	/* of the SVM's first packet (SYN or SYN-ACK) */
+	s32	ts_off;
+	bool	svm_ts;		/* svm_tsval is valid */
+	bool	ts_adjust;	/* ts_off applies */
 };
 
 /*
@@ -118,7 +132,7 @@ static void seccolo_set_liberal(struct nf_conn *ct, enum ip_conntrack_dir dir)
 }
 
 static const struct tcphdr *seccolo_tcph(const struct sk_buff *skb, u8 family,
-					 struct tcphdr *buf)
+					 struct tcphdr *buf, unsigned int *thoffp)
 {
 	unsigned int thoff;
 
@@ -139,16 +153,89 @@ static const struct tcphdr *seccolo_tcph(const struct sk_buff *skb, u8 family,
 			return NULL;
 		thoff = off;
 	}
+	*thoffp = thoff;
 	return skb_header_pointer(skb, thoff, sizeof(*buf), buf);
+}
+
+/* Offset in @skb of the TSval of @th's timestamp option (TSecr follows), or
+ * 0 if it has none. */
+static unsigned int seccolo_ts_at(const struct sk_buff *skb, unsigned int thoff,
+				  const struct tcphdr *th)
+{
+	unsigned int len = th->doff * 4, i = 0;
+	u8 buf[MAX_TCP_OPTION_SPACE];
+	const u8 *opt;
+
+	if (len <= sizeof(*th))
+		return 0;
+	len -= sizeof(*th);
+	opt = skb_header_pointer(skb, thoff + sizeof(*th), len, buf);
+	if (!opt)
+		return 0;
+	while (i < len && opt[i] != TCPOPT_EOL) {
+		if (opt[i] == TCPOPT_NOP) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= len || opt[i + 1] < 2 || i + opt[i + 1] > len)
+			return 0;
+		if (opt[i] == TCPOPT_TIMESTAMP && opt[i + 1] == TCPOLEN_TIMESTAMP)
+			return thoff + sizeof(*th) + i + 2;
+		i += opt[i + 1];
+	}
+	return 0;
+}
+
+/* TSval (@which 0) or TSecr (1) of @th; false if it has no timestamps. */
+static bool seccolo_ts_get(const struct sk_buff *skb, unsigned int thoff,
+			   const struct tcphdr *th, int which, u32 *v)
+{
+	unsigned int at = seccolo_ts_at(skb, thoff, th);
+	__be32 _b;
+	const __be32 *b;
+
+	if (!at)
+		return false;
+	b = skb_header_pointer(skb, at + 4 * which, sizeof(_b), &_b);
+	if (!b)
+		return false;
+	*v = ntohl(*b);
+	return true;
+}
+
+/* Move the TSecr of a packet towards the SVM by @delta (checksum kept). */
+static void seccolo_ts_move(struct sk_buff *skb, unsigned int thoff,
+			    const struct tcphdr *th, s32 delta)
+{
+	unsigned int at = seccolo_ts_at(skb, thoff, th);
+	__be32 old, new;
+
+	if (!at || skb_ensure_writable(skb, at + 8))
+		return;
+	memcpy(&old, skb->data + at + 4, sizeof(old));
+	if (!old)	/* nothing echoed */
+		return;
+	new = htonl(ntohl(old) + delta);
+	memcpy(skb->data + at + 4, &new, sizeof(new));
+	inet_proto_csum_replace4(&((struct tcphdr *)(skb->data + thoff))->check,
+				 skb, old, new, false);
 }
 
 /* --- the peer's side: attach SEQADJ, learn the PVM ISN ------------------- */
 
-static void seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
-			      enum ip_conntrack_dir dir, const struct tcphdr *th)
+/*
+ * A packet of the peer (@dir): learn the PVM ISN (and the timestamp offset)
+ * from the one that tells. Returns how much to move its TSecr by.
+ */
+static s32 seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
+			     enum ip_conntrack_dir dir,
+			     const struct sk_buff *skb, unsigned int thoff,
+			     const struct tcphdr *th)
 {
 	struct seccolo_conn *sc = colo_conn_priv(conn);
 	struct colo_vm *vm = conn->vm;
+	s32 ts = 0;
+	u32 tsecr;
 	s32 off;
 
 	spin_lock_bh(&conn->lock);
@@ -159,6 +246,11 @@ static void seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
 	if (sc->guest_opened != !!th->syn)
 		goto unlock;
 
+	/* it echoes the TSval of the PVM's SYN (or SYN-ACK) */
+	if (sc->svm_ts && seccolo_ts_get(skb, thoff, th, 1, &tsecr) && tsecr) {
+		sc->ts_off = (s32)(sc->svm_tsval - tsecr);
+		sc->ts_adjust = sc->ts_off != 0;
+	}
 	sc->pvm_isn = ntohl(th->ack_seq) - 1;
 	off = (s32)(sc->pvm_isn - sc->svm_isn);
 	if (!nfct_seqadj(ct)) {
@@ -178,7 +270,10 @@ static void seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
 	sc->state = SECCOLO_ADJUSTING;
 	colo_vm_stat_inc(vm, COLO_STAT_SEQ_ADJUSTED);
 unlock:
+	if (dir != sc->svm_dir && sc->ts_adjust)
+		ts = sc->ts_off;
 	spin_unlock_bh(&conn->lock);
+	return ts;
 }
 
 static unsigned int seccolo_hook(void *priv, struct sk_buff *skb,
@@ -187,8 +282,10 @@ static unsigned int seccolo_hook(void *priv, struct sk_buff *skb,
 	enum ip_conntrack_info ctinfo;
 	const struct tcphdr *th;
 	struct colo_conn *conn;
+	unsigned int thoff;
 	struct tcphdr _th;
 	struct nf_conn *ct;
+	s32 ts;
 
 	ct = nf_ct_get(skb, &ctinfo);
 	if (!ct || nf_ct_is_template(ct) || nf_ct_protonum(ct) != IPPROTO_TCP ||
@@ -206,9 +303,12 @@ static unsigned int seccolo_hook(void *priv, struct sk_buff *skb,
 	conn = colo_conn_find_rcu(ct);
 	if (!conn || !seccolo_is_ours(conn))
 		return NF_ACCEPT;
-	th = seccolo_tcph(skb, state->pf, &_th);
-	if (th)
-		seccolo_learn_pvm(conn, ct, CTINFO2DIR(ctinfo), th);
+	th = seccolo_tcph(skb, state->pf, &_th, &thoff);
+	if (!th)
+		return NF_ACCEPT;
+	ts = seccolo_learn_pvm(conn, ct, CTINFO2DIR(ctinfo), skb, thoff, th);
+	if (ts)
+		seccolo_ts_move(skb, thoff, th, ts);
 	return NF_ACCEPT;
 }
 
@@ -257,11 +357,13 @@ static void seccolo_hooks_put(struct net *net, u8 family)
 
 static void seccolo_first_svm_packet(struct colo_conn *conn, struct nf_conn *ct,
 				     enum ip_conntrack_dir dir,
-				     const struct tcphdr *th)
+				     const struct sk_buff *skb,
+				     unsigned int thoff, const struct tcphdr *th)
 {
 	struct seccolo_conn *sc = colo_conn_priv(conn);
 
 	sc->svm_dir = dir;
+	sc->svm_ts = seccolo_ts_get(skb, thoff, th, 0, &sc->svm_tsval);
 	if (!th->syn || th->rst) {
 		/* opened before the VM was protected or the last checkpoint */
 		sc->state = SECCOLO_NOADJ;
@@ -317,7 +419,8 @@ static unsigned int seccolo_tg(struct sk_buff *skb,
 	sc = colo_conn_priv(conn);
 	spin_lock_bh(&conn->lock);
 	if (sc->state == SECCOLO_NEW)
-		seccolo_first_svm_packet(conn, ct, CTINFO2DIR(ctinfo), th);
+		seccolo_first_svm_packet(conn, ct, CTINFO2DIR(ctinfo), skb,
+					 par->thoff, th);
 	spin_unlock_bh(&conn->lock);
 	colo_conn_put(conn);
 	return XT_CONTINUE;
@@ -421,6 +524,7 @@ static int seccolo_sync_conn(struct colo_conn *conn, void *data)
 	seccolo_set_liberal(ct, IP_CT_DIR_REPLY);
 	spin_unlock_bh(&ct->lock);
 	sc->offset = 0;
+	sc->ts_adjust = false;
 	sc->state = SECCOLO_SYNCED;
 	spin_unlock_bh(&conn->lock);
 	return 0;

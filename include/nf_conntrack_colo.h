@@ -286,6 +286,12 @@ void colo_conn_put(struct colo_conn *conn);
 /* Unlink from the hash and the VM (drops the hash's reference); idempotent. */
 void colo_conn_unlink(struct colo_conn *conn);
 
+/* Still linked (a hint: it may be unlinked right after). Any context. */
+static inline bool colo_conn_is_linked(const struct colo_conn *conn)
+{
+	return READ_ONCE(conn->linked);
+}
+
 static inline void *colo_conn_priv(struct colo_conn *conn)
 {
 	return conn->priv;

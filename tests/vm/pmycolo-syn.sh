@@ -4,13 +4,12 @@
 # the client with TCP Fast Open (net.ipv4.tcp_fastopen=0x5 in the guests:
 # data in the SYN without a cookie; 0x202 on the server: accepted without
 # one), with different data in their SYNs. Covers: a SYN carrying payload is
-# held even on the guest's not yet confirmed connection (only a SYN without
-# payload goes uncompared there, it carries no guest data), nothing of it
-# reaches the server before a checkpoint, the server then gets the PVM's
-# data exactly, and the stream resyncs after the SYN's payload (ISN + 1 +
-# len), not at ISN + 1 where it would stall. The SVM's copy of the SYN cannot
-# be tied to the unconfirmed conntrack yet (issue 8), so the checkpoint is
-# asked for by the hold timeout: fail closed. On main the SYN left at once.
+# held on the guest's not yet confirmed connection, nothing of it reaches the
+# server before a checkpoint, the server then gets the PVM's data exactly,
+# and the stream resyncs after the SYN's payload (ISN + 1 + len), not at
+# ISN + 1 where it would stall. The SVM's copy of the SYN finds the
+# unconfirmed conntrack (pmycolo_ahead.c) and differs: a mismatch, or the
+# hold timeout if it is late; either way nothing leaves before the checkpoint.
 # timeout: 300
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
