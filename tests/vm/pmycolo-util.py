@@ -17,7 +17,8 @@
   icmp ADDR COUNT [--ident ID]        COUNT echo requests, fixed id and payload
   (get, echo, udp: --sport P binds source port P (P + i for the i-th socket),
    as identical guests do; get --repeat R: R downloads, the time of each;
-   every command: --at T starts at time T, seconds since the epoch)
+   every command: --at T starts at time T, seconds since the epoch; --go F
+   prints "ready" and starts when file F exists)
   synack IFACE [--syn]                print the seq of the first SYN-ACK
                                       (SYN) sent
   serve-craft ADDR PORT --variant V   per connection: read one line COMMAND,
@@ -647,7 +648,15 @@ def main():
                        help="bind this source port (identical guests)")
         q.add_argument("--at", type=float, default=0,
                        help="start at this time (seconds since the epoch)")
+        q.add_argument("--go", default="",
+                       help='print "ready", start when this file exists')
     a = p.parse_args()
+    if a.go:
+        # identical guests: start when both are ready (python starts slowly
+        # under TCG), within a few ms of each other
+        print("ready", flush=True)
+        while not os.path.exists(a.go):
+            time.sleep(0.002)
     if a.at:
         # identical guests start their first send at the same instant
         time.sleep(max(0.0, a.at - time.time()))

@@ -8,7 +8,7 @@
 # timeout. Every scenario: no checkpoint-needed notice, no hold timeout, no
 # dropped SVM packet, every byte exact (see zero_notice.bash).
 # Guest-opened flows: pmycolo-zero-notice, pmycolo-zero-notice-pvm.
-# timeout: 300
+# timeout: 420
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
 source "$COLO_SRC/tests/vm/zero_notice.bash"

@@ -81,9 +81,11 @@ zn_settle() {
 }
 
 zn_reasons() {
+	local k
 	[ $ZN_DYNDBG = 1 ] || return 0
-	colo_dmesg_since | sed -n 's/.*\(SVM packet dropped: .*\)$/\1/p' | sort | uniq -c
-	colo_dmesg_since | grep -E 'vm [0-9]+: ' | grep -v 'SVM packet dropped' | sed 's/^\[[^]]*\] //' | sort | uniq -c | head -n 5
+	k=$(colo_dmesg_since)
+	sed -n 's/.*\(SVM packet dropped: .*\)$/\1/p' <<< "$k" | sort | uniq -c
+	grep -E 'vm [0-9]+: ' <<< "$k" | grep -v 'SVM packet dropped' | sed 's/^\[[^]]*\] //' | sort | uniq -c | head -n 5
 }
 
 # Evidence for a failing scenario: text captures in the primary host (SVM
@@ -178,19 +180,21 @@ zn_end() {
 # both must succeed (the PVM's is checked against the server's answers the
 # client namespace released, the SVM's against the mirrored ones).
 zn_guests() {
-	local name=$1 to=$2 pp ps rp rs at
+	local name=$1 to=$2 pp ps rp rs go=$TOPO_DIR/zn-go
 	shift 2
-	# both start their first send at the same instant (--at), as guests in
-	# step do; the delays decide which copy comes first
-	at=$(( ${EPOCHREALTIME%.*} + 2 ))
-	topo_pvm timeout "$to" /usr/bin/python3 "$UTIL" "$@" --at $at > "$TOPO_DIR/zn-pvm" 2>&1 &
+	# both start their first send at the same instant (--go: when both are
+	# ready), as guests in step do; the delays decide which copy comes first
+	rm -f "$go"
+	topo_pvm timeout "$to" /usr/bin/python3 "$UTIL" "$@" --go "$go" > "$TOPO_DIR/zn-pvm" 2>&1 &
 	pp=$!
-	topo_svm timeout "$to" /usr/bin/python3 "$UTIL" "$@" --at $at > "$TOPO_DIR/zn-svm" 2>&1 &
+	topo_svm timeout "$to" /usr/bin/python3 "$UTIL" "$@" --go "$go" > "$TOPO_DIR/zn-svm" 2>&1 &
 	ps=$!
+	busywait 30000 eval "grep -q ready '$TOPO_DIR/zn-pvm' && grep -q ready '$TOPO_DIR/zn-svm'"
+	: > "$go"
 	wait $pp; rp=$?
 	wait $ps; rs=$?
-	log "$name: pvm: $(tr '\n' ' ' < "$TOPO_DIR/zn-pvm")"
-	log "$name: svm: $(tr '\n' ' ' < "$TOPO_DIR/zn-svm")"
+	log "$name: pvm: $(grep -v '^ready$' "$TOPO_DIR/zn-pvm" | tr '\n' ' ')"
+	log "$name: svm: $(grep -v '^ready$' "$TOPO_DIR/zn-svm" | tr '\n' ' ')"
 	zn_check "$name: the PVM's client got every answer byte exact" test $rp = 0
 	zn_check "$name: the SVM's client got every answer byte exact" test $rs = 0
 }
