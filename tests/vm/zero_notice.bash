@@ -114,6 +114,19 @@ zn_show() {
 		awk -v t="$ZN_T0" '$1 >= t' "$TOPO_DIR/zn-cap-$n" | grep -v 'ICMP6, multicast listener\|router solicitation' |
 			head -n "${ZN_SHOW_LINES:-10}" | cut -c1-200 | sed "s/^/#     /"
 	done
+	# SVM frames without a PVM twin (timestamps, seq, window and options
+	# ignored; counted as a multiset): the candidates for what was dropped
+	log "$name: SVM output without a PVM counterpart (at most 8):"
+	awk -v t="$ZN_T0" '
+		function norm(l) {
+			sub(/^[0-9.]+ /, "", l); gsub(/seq [0-9:]+, /, "", l)
+			gsub(/win [0-9]+, /, "", l); gsub(/options \[[^]]*\], /, "", l)
+			return l
+		}
+		$1 < t { next }
+		FILENAME ~ /pvm$/ { n[norm($0)]++; next }
+		{ k = norm($0); if (n[k] > 0) n[k]--; else print }
+	' "$TOPO_DIR/zn-cap-pvm" "$TOPO_DIR/zn-cap-svm" | head -n 8 | cut -c1-200 | sed "s/^/#     /"
 }
 
 zn_begin() {
