@@ -10,7 +10,7 @@
 # no dropped SVM packet, all answers byte exact (tests/vm/zero_notice.bash).
 # A long hold timeout: a stall shows as a stall. The PVM delayed:
 # pmycolo-zero-notice-pvm; client-opened flows: pmycolo-zero-notice-client.
-# timeout: 420
+# timeout: 600
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
 source "$COLO_SRC/tests/vm/zero_notice.bash"
