@@ -254,27 +254,27 @@ zn_guest_round() {
 	log "delay: $d"
 
 	zn_begin
-	zn_guests "guest-udp4-$d" 20 udp $TOPO_CL4 5102 5 --sport $sp --timeout 2
+	zn_guests "guest-udp4-$d" 40 udp $TOPO_CL4 5102 5 --sport $sp --timeout 2
 	zn_end "guest-udp4-$d"
 
 	zn_begin
-	zn_guests "guest-udp6-fresh-$d" 20 udp $TOPO_CL6 5102 3 --fresh --sport $((sp + 10)) --timeout 2
+	zn_guests "guest-udp6-fresh-$d" 40 udp $TOPO_CL6 5102 3 --fresh --sport $((sp + 10)) --timeout 2
 	zn_end "guest-udp6-fresh-$d"
 
 	zn_begin
-	zn_guests "guest-icmp4-$d" 20 icmp $TOPO_CL4 3 --ident $((0x4200 + id)) --timeout 2
+	zn_guests "guest-icmp4-$d" 40 icmp $TOPO_CL4 3 --ident $((0x4200 + id)) --timeout 2
 	zn_end "guest-icmp4-$d"
 
 	zn_begin
-	zn_guests "guest-icmp6-$d" 20 icmp $TOPO_CL6 3 --ident $((0x4300 + id)) --timeout 2
+	zn_guests "guest-icmp6-$d" 40 icmp $TOPO_CL6 3 --ident $((0x4300 + id)) --timeout 2
 	zn_end "guest-icmp6-$d"
 
 	zn_begin
-	zn_guests "guest-tcp4-$d" 20 echo $TOPO_CL4 5101 3000 --sport $((sp + 20)) --timeout 5
+	zn_guests "guest-tcp4-$d" 40 echo $TOPO_CL4 5101 3000 --sport $((sp + 20)) --timeout 5
 	zn_end "guest-tcp4-$d"
 
 	zn_begin
-	zn_guests "guest-tcp6-$d" 20 get $TOPO_CL6 5101 2200 --sport $((sp + 30)) --timeout 5
+	zn_guests "guest-tcp6-$d" 40 get $TOPO_CL6 5101 2200 --sport $((sp + 30)) --timeout 5
 	zn_end "guest-tcp6-$d"
 	zn_delay plain
 }
