@@ -6,7 +6,7 @@
 # ICMP, ICMPv6, TCP over IPv4 and IPv6, both guests starting at the same
 # instant); every one: no checkpoint-needed notice, no hold timeout, no
 # dropped SVM packet, all answers byte exact (tests/vm/zero_notice.bash).
-# timeout: 300
+# timeout: 420
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
 source "$COLO_SRC/tests/vm/zero_notice.bash"
