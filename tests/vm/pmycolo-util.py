@@ -12,7 +12,13 @@
   echo ADDR PORT N                    send N bytes of the stream, check the echo
   many ADDR PORT CONNS N              CONNS parallel `get N`, all exact
   udp ADDR PORT COUNT [--variant V]   COUNT datagrams, each answer must equal
-                                      what a server of variant V sends
+        [--fresh]                     what a server of variant V sends (--fresh:
+                                      a new socket for each)
+  icmp ADDR COUNT [--ident ID]        COUNT echo requests, fixed id and payload
+  (get, echo, udp: --sport P binds source port P (P + i for the i-th socket),
+   as identical guests do; get --repeat R: R downloads, the time of each;
+   every command: --at T starts at time T, seconds since the epoch; --go F
+   prints "ready" and starts when file F exists)
   synack IFACE [--syn]                print the seq of the first SYN-ACK
                                       (SYN) sent
   serve-craft ADDR PORT --variant V   per connection: read one line COMMAND,
@@ -150,13 +156,21 @@ def serve_udp(a):
             s.sendto(udp_answer(d, a.variant), peer)
 
 
-def connect(addr, port, timeout):
+def connect(addr, port, timeout, sport=0):
+    if sport:
+        # identical guests: both bind the same source port
+        s = socket.socket(family(addr), socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.settimeout(timeout)
+        s.bind(("::" if ":" in addr else "0.0.0.0", sport))
+        s.connect((addr, port))
+        return s
     s = socket.create_connection((addr, port), timeout=timeout)
     return s
 
 
-def fetch(addr, port, n, timeout):
-    s = connect(addr, port, timeout)
+def fetch(addr, port, n, timeout, sport=0):
+    s = connect(addr, port, timeout, sport)
     s.sendall(b"get %d\n" % n)
     h = hashlib.sha256()
     got = 0
@@ -179,12 +193,23 @@ def fetch(addr, port, n, timeout):
 
 
 def cmd_get(a):
-    t = time.time()
-    err = fetch(a.addr, a.port, a.n, a.timeout)
-    if err:
-        print("ERR get: %s" % err)
-        return 1
-    print("OK get %d bytes in %.1fs" % (a.n, time.time() - t))
+    times = []
+    for i in range(a.repeat):
+        t = time.time()
+        try:
+            err = fetch(a.addr, a.port, a.n, a.timeout, a.sport + i if a.sport else 0)
+        except OSError as e:
+            err = str(e)
+        times.append(time.time() - t)
+        if err:
+            print("ERR get: %s (repetition %d, after %.2fs; before: %s)" %
+                  (err, i, times[-1], " ".join("%.2f" % x for x in times[:-1])))
+            return 1
+    if a.repeat == 1:
+        print("OK get %d bytes in %.1fs" % (a.n, times[0]))
+    else:
+        print("OK get %d x %d bytes, max %.2fs: %s" % (a.repeat, a.n, max(times),
+              " ".join("%.2f" % x for x in times)))
     return 0
 
 
@@ -206,18 +231,22 @@ def cmd_hello(a):
 
 
 def cmd_echo(a):
-    s = connect(a.addr, a.port, a.timeout)
+    t0 = time.time()
+    s = connect(a.addr, a.port, a.timeout, a.sport)
     s.sendall(b"echo\n")
     data = stream(12345, a.n)
     res = {}
 
     def reader():
         buf = bytearray()
-        while True:
-            d = s.recv(262144)
-            if not d:
-                break
-            buf += d
+        try:
+            while True:
+                d = s.recv(262144)
+                if not d:
+                    break
+                buf += d
+        except OSError as e:
+            res["err"] = str(e)
         res["buf"] = bytes(buf)
 
     th = threading.Thread(target=reader)
@@ -231,9 +260,10 @@ def cmd_echo(a):
     th.join(a.timeout)
     buf = res.get("buf")
     if buf != data:
-        print("ERR echo: got %s bytes, expected %d" % (None if buf is None else len(buf), len(data)))
+        print("ERR echo: got %s bytes, expected %d%s" % (None if buf is None else len(buf), len(data),
+              " (%s)" % res["err"] if "err" in res else ""))
         return 1
-    print("OK echo %d bytes" % len(data))
+    print("OK echo %d bytes in %.2fs" % (len(data), time.time() - t0))
     return 0
 
 
@@ -263,22 +293,86 @@ def cmd_many(a):
     return 0
 
 
-def cmd_udp(a):
+def udp_socket(a, i):
     s = socket.socket(family(a.addr), socket.SOCK_DGRAM)
     s.settimeout(a.timeout)
+    if a.sport:
+        # identical guests: both bind the same source port
+        s.bind(("::" if ":" in a.addr else "0.0.0.0", a.sport + (i if a.fresh else 0)))
     s.connect((a.addr, a.port))
+    return s
+
+
+def cmd_udp(a):
+    t0 = time.time()
+    rtts = []
+    s = None
     for i in range(a.count):
+        if s is None or a.fresh:
+            if s is not None:
+                s.close()
+            s = udp_socket(a, i)
         msg = stream(i * 1000, 100 + i * 37 % 1200)
+        t = time.time()
         s.send(msg)
         try:
             d = s.recv(65535)
         except socket.timeout:
-            print("ERR udp: no answer to datagram %d" % i)
+            print("ERR udp: no answer to datagram %d (rtts before: %s)" %
+                  (i, " ".join("%.2f" % x for x in rtts)))
             return 1
+        rtts.append(time.time() - t)
         if d != udp_answer(msg, a.variant):
             print("ERR udp: datagram %d: wrong answer" % i)
             return 1
-    print("OK udp %d datagrams" % a.count)
+    print("OK udp %d datagrams in %.2fs, rtt max %.2fs: %s" %
+          (a.count, time.time() - t0, max(rtts), " ".join("%.2f" % x for x in rtts)))
+    return 0
+
+
+def cmd_icmp(a):
+    """COUNT echo requests with a fixed identifier and payload (ping puts
+    its clock in the payload: the PVM's and the SVM's would differ)."""
+    import struct
+    v6 = ":" in a.addr
+    if v6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.settimeout(a.timeout)
+    rtts = []
+    t0 = time.time()
+    for seq in range(1, a.count + 1):
+        data = stream(seq * 100, 56)
+        hdr = struct.pack("!BBHHH", 128 if v6 else 8, 0, 0, a.ident, seq)
+        if not v6:
+            c = csum16(hdr + data)
+            hdr = hdr[:2] + struct.pack("!H", c) + hdr[4:]
+        t = time.time()
+        s.sendto(hdr + data, (a.addr, 0))
+        while True:
+            try:
+                d, _ = s.recvfrom(65535)
+            except socket.timeout:
+                print("ERR icmp: no answer to echo %d (rtts before: %s)" %
+                      (seq, " ".join("%.2f" % x for x in rtts)))
+                return 1
+            if not v6:
+                d = d[(d[0] & 15) * 4:]
+            if len(d) < 8 or d[0] != (129 if v6 else 0):
+                continue
+            ident, rseq = struct.unpack_from("!HH", d, 4)
+            if ident != a.ident or rseq != seq:
+                continue
+            if d[8:] != data:
+                print("ERR icmp: echo %d: wrong payload" % seq)
+                return 1
+            break
+        rtts.append(time.time() - t)
+        if seq < a.count:
+            time.sleep(a.interval)
+    print("OK icmp %d echoes in %.2fs, rtt max %.2fs: %s" %
+          (a.count, time.time() - t0, max(rtts), " ".join("%.2f" % x for x in rtts)))
     return 0
 
 
@@ -522,6 +616,7 @@ def main():
         q.add_argument("--variant", default="same")
     q = sub.add_parser("get")
     q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("n", type=int)
+    q.add_argument("--repeat", type=int, default=1)
     q = sub.add_parser("hello")
     q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("out")
     q = sub.add_parser("echo")
@@ -532,6 +627,11 @@ def main():
     q = sub.add_parser("udp")
     q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("count", type=int)
     q.add_argument("--variant", default="same")
+    q.add_argument("--fresh", action="store_true", help="a new socket per datagram")
+    q = sub.add_parser("icmp")
+    q.add_argument("addr"); q.add_argument("count", type=int)
+    q.add_argument("--ident", type=int, default=0x4242)
+    q.add_argument("--interval", type=float, default=0.2)
     q = sub.add_parser("udpburst")
     q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("count", type=int)
     q = sub.add_parser("synack")
@@ -552,12 +652,27 @@ def main():
     q.add_argument("iface"); q.add_argument("marker"); q.add_argument("out")
     for q in sub.choices.values():
         q.add_argument("--timeout", type=float, default=60)
+        q.add_argument("--sport", type=int, default=0,
+                       help="bind this source port (identical guests)")
+        q.add_argument("--at", type=float, default=0,
+                       help="start at this time (seconds since the epoch)")
+        q.add_argument("--go", default="",
+                       help='print "ready", start when this file exists')
     a = p.parse_args()
+    if a.go:
+        # identical guests: start when both are ready (python starts slowly
+        # under TCG), within a few ms of each other
+        print("ready", flush=True)
+        while not os.path.exists(a.go):
+            time.sleep(0.002)
+    if a.at:
+        # identical guests start their first send at the same instant
+        time.sleep(max(0.0, a.at - time.time()))
     try:
         return {
             "serve-tcp": serve_tcp, "serve-udp": serve_udp, "get": cmd_get,
             "hello": cmd_hello, "echo": cmd_echo, "many": cmd_many, "udp": cmd_udp,
-            "synack": cmd_synack, "udpburst": cmd_udpburst,
+            "synack": cmd_synack, "icmp": cmd_icmp, "udpburst": cmd_udpburst,
             "serve-craft": serve_craft, "rstclient": cmd_rstclient,
             "slow": cmd_slow, "tfo-serve": tfo_serve,
             "tfo-connect": cmd_tfo_connect, "capture": cmd_capture,
