@@ -91,6 +91,7 @@ static void colo_vm_free_rcu(struct rcu_head *head)
 	struct colo_vm *vm = container_of(head, struct colo_vm, rcu);
 
 	free_percpu(vm->stats);
+	sock_put(vm->owner);
 	kfree(vm);
 }
 
@@ -609,6 +610,7 @@ static void colo_vm_set_params(struct colo_vm *vm, const struct colo_vm_params *
 }
 
 struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
+			       struct sock *owner,
 			       const struct colo_vm_params *p,
 			       struct netlink_ext_ack *extack)
 {
@@ -623,7 +625,7 @@ struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
 	mutex_lock(&colo_mutex);
 	vm = colo_vm_lookup_locked(net, id);
 	if (vm) {
-		if (vm->portid != portid) {
+		if (vm->portid != portid || vm->owner != owner) {
 			NL_SET_ERR_MSG(extack, "VM id is bound to another socket");
 			vm = ERR_PTR(-EEXIST);
 		} else if (vm->mode != mode) {
@@ -674,6 +676,8 @@ struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
 		goto out;
 	}
 
+	sock_hold(owner);
+	vm->owner = owner;
 	list_add_tail(&vm->all_node, &colo_all_vms);
 	hlist_add_head_rcu(&vm->reg_node, colo_vm_bucket(net, id));
 	pr_debug("VM %u created (mode %u, port %u)\n", id, mode, portid);
@@ -684,7 +688,7 @@ out:
 EXPORT_SYMBOL_GPL(colo_vm_create);
 
 int colo_vm_cmd(struct colo_vm *vm, enum colo_vm_cmd cmd, u32 portid,
-		u64 stop_ns, u32 *epoch, struct netlink_ext_ack *extack)
+		struct sock *owner, u64 stop_ns, u32 *epoch, struct netlink_ext_ack *extack)
 {
 	const struct colo_vm_ops *ops;
 	int ret = 0;
@@ -696,7 +700,7 @@ int colo_vm_cmd(struct colo_vm *vm, enum colo_vm_cmd cmd, u32 portid,
 		ret = -ENOENT;
 		goto out;
 	}
-	if (vm->portid != portid) {
+	if (vm->portid != portid || vm->owner != owner) {
 		NL_SET_ERR_MSG(extack, "VM is bound to another netlink socket");
 		ret = -EPERM;
 		goto out;
@@ -827,7 +831,8 @@ static int colo_vm_destroy_matching(const struct net *net, bool any_port,
 	mutex_lock(&colo_mutex);
 	list_for_each_entry_safe(vm, tmp, &colo_all_vms, all_node) {
 		if (vm->dead || (net && !net_eq(vm->net, net)) ||
-		    (!any_port && vm->portid != portid))
+		    (!any_port && (vm->portid != portid ||
+				   !colo_vm_owner_gone(vm))))
 			continue;
 		list_move_tail(&vm->all_node, &list);
 		n++;

@@ -75,7 +75,7 @@ static struct genl_family colo_nl_family;
  * The VM named by COLO_A_VM_ID, referenced. A COLO_A_MODE in the request must
  * match the VM's mode (the reference oopsed on a mismatch).
  */
-static struct colo_vm *colo_nl_vm(struct genl_info *info)
+static struct colo_vm *colo_nl_vm(struct sk_buff *skb, struct genl_info *info)
 {
 	struct colo_vm *vm;
 	int err;
@@ -85,6 +85,18 @@ static struct colo_vm *colo_nl_vm(struct genl_info *info)
 		return ERR_PTR(err);
 	vm = colo_vm_get(genl_info_net(info),
 			 nla_get_u32(info->attrs[COLO_A_VM_ID]));
+	if (vm && (colo_vm_owner_gone(vm) ||
+		   (vm->portid == info->snd_portid &&
+		    vm->owner != NETLINK_CB(skb).sk))) {
+		/*
+		 * Its socket closed: being torn down (see struct colo_vm).
+		 * Our port on another socket's VM says the same: two live
+		 * sockets never share a port, and the port is free before
+		 * the closing socket is marked dead.
+		 */
+		colo_vm_put(vm);
+		vm = NULL;
+	}
 	if (!vm) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[COLO_A_VM_ID],
 				    "unknown VM id");
@@ -150,7 +162,8 @@ static int colo_nl_proxy_init(struct sk_buff *skb, struct genl_info *info)
 	vm = colo_vm_create(genl_info_net(info),
 			    nla_get_u32(info->attrs[COLO_A_VM_ID]),
 			    nla_get_u8(info->attrs[COLO_A_MODE]),
-			    info->snd_portid, &p, info->extack);
+			    info->snd_portid, NETLINK_CB(skb).sk, &p,
+			    info->extack);
 	if (IS_ERR(vm))
 		return PTR_ERR(vm);
 	colo_nl_echo(info, COLO_CMD_PROXY_INIT, vm, false, 0);
@@ -189,7 +202,8 @@ static int colo_nl_stop_time(struct genl_info *info, enum colo_vm_cmd cmd,
 	return 0;
 }
 
-static int colo_nl_vm_cmd(struct genl_info *info, enum colo_vm_cmd cmd)
+static int colo_nl_vm_cmd(struct sk_buff *skb, struct genl_info *info,
+			  enum colo_vm_cmd cmd)
 {
 	struct colo_vm *vm;
 	u32 epoch = 0;
@@ -199,11 +213,11 @@ static int colo_nl_vm_cmd(struct genl_info *info, enum colo_vm_cmd cmd)
 	err = colo_nl_stop_time(info, cmd, &stop_ns);
 	if (err)
 		return err;
-	vm = colo_nl_vm(info);
+	vm = colo_nl_vm(skb, info);
 	if (IS_ERR(vm))
 		return PTR_ERR(vm);
-	err = colo_vm_cmd(vm, cmd, info->snd_portid, stop_ns, &epoch,
-			  info->extack);
+	err = colo_vm_cmd(vm, cmd, info->snd_portid, NETLINK_CB(skb).sk,
+			  stop_ns, &epoch, info->extack);
 	if (!err)
 		colo_nl_echo(info, info->genlhdr->cmd, vm, true, epoch);
 	colo_vm_put(vm);
@@ -212,22 +226,22 @@ static int colo_nl_vm_cmd(struct genl_info *info, enum colo_vm_cmd cmd)
 
 static int colo_nl_checkpoint_begin(struct sk_buff *skb, struct genl_info *info)
 {
-	return colo_nl_vm_cmd(info, COLO_VM_CMD_CHECKPOINT_BEGIN);
+	return colo_nl_vm_cmd(skb, info, COLO_VM_CMD_CHECKPOINT_BEGIN);
 }
 
 static int colo_nl_checkpoint_done(struct sk_buff *skb, struct genl_info *info)
 {
-	return colo_nl_vm_cmd(info, COLO_VM_CMD_CHECKPOINT_DONE);
+	return colo_nl_vm_cmd(skb, info, COLO_VM_CMD_CHECKPOINT_DONE);
 }
 
 static int colo_nl_failover(struct sk_buff *skb, struct genl_info *info)
 {
-	return colo_nl_vm_cmd(info, COLO_VM_CMD_FAILOVER);
+	return colo_nl_vm_cmd(skb, info, COLO_VM_CMD_FAILOVER);
 }
 
 static int colo_nl_reset(struct sk_buff *skb, struct genl_info *info)
 {
-	return colo_nl_vm_cmd(info, COLO_VM_CMD_RESET);
+	return colo_nl_vm_cmd(skb, info, COLO_VM_CMD_RESET);
 }
 
 /* Original-direction tuple of a connection, inside an open COLO_A_CONN nest. */
@@ -309,7 +323,7 @@ static int colo_nl_get(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int err;
 
-	vm = colo_nl_vm(info);
+	vm = colo_nl_vm(skb, info);
 	if (IS_ERR(vm))
 		return PTR_ERR(vm);
 	if (info->attrs[COLO_A_FLAGS])

@@ -115,6 +115,7 @@
 #include <linux/workqueue.h>
 #include <linux/netlink.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/sock.h>
 #include <uapi/linux/colo_genl.h>
 
 struct colo_vm;
@@ -178,6 +179,11 @@ struct colo_vm {
 	struct net		*net;		/* not referenced: VMs die before their netns */
 	u32			id;
 	u8			mode;		/* enum colo_mode */
+	/* The socket that bound the VM (referenced, identity and SOCK_DEAD
+	 * only): a port id is free for the next socket as soon as its socket
+	 * closes, before NETLINK_URELEASE tears its VMs down, so the port
+	 * alone does not tell who may command the VM. */
+	struct sock		*owner;
 
 	/* colo_mutex for writes; READ_ONCE on the data path */
 	u8			state;		/* enum colo_state */
@@ -350,6 +356,7 @@ struct colo_vm_params {
  * detached and its data path keeps failing closed).
  */
 struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,
+			       struct sock *owner,
 			       const struct colo_vm_params *p,
 			       struct netlink_ext_ack *extack);
 
@@ -369,12 +376,21 @@ enum colo_vm_cmd {
  * epoch for BEGIN/DONE).
  */
 int colo_vm_cmd(struct colo_vm *vm, enum colo_vm_cmd cmd, u32 portid,
+		struct sock *owner,
 		u64 stop_ns, u32 *epoch, struct netlink_ext_ack *extack);
 
 /* Tear down one VM (see Lifetime). Process context. */
 void colo_vm_destroy(struct colo_vm *vm);
 
-/* Tear down every VM of @net bound to @portid; returns how many. */
+/* The socket that bound @vm is closed: it is being torn down. */
+static inline bool colo_vm_owner_gone(const struct colo_vm *vm)
+{
+	return sock_flag(vm->owner, SOCK_DEAD);
+}
+
+/* Tear down every VM of @net bound to @portid by a socket that is closed
+ * (NETLINK_URELEASE; not those a new socket on the same port bound since);
+ * returns how many. */
 int colo_vm_destroy_portid(struct net *net, u32 portid);
 
 /* Tear down every VM of every netns (control plane module exit). */
