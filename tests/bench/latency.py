@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
 """latency.py serve PORT            echo server (every connection, IPv4+IPv6)
-   latency.py ADDR PORT N           N round trips of 64 bytes over one TCP
-                                    connection; prints median and p99 in us"""
+   latency.py ADDR PORT N [SPORT AT_US]
+                                    N round trips of 64 bytes over one TCP
+                                    connection; prints median and p99 in us.
+                                    SPORT: from that source port; AT_US: connect
+                                    at that CLOCK_REALTIME instant (both guests
+                                    run it for a guest-initiated figure)"""
 import socket
 import sys
 import threading
@@ -29,8 +33,15 @@ def echo(c):
             c.sendall(d)
 
 
-def client(addr, port, n):
-    s = socket.create_connection((addr, port), timeout=30)
+def client(addr, port, n, sport=0, at_us=0):
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", sport))
+    s.settimeout(30)
+    if at_us:
+        time.sleep(max(0, at_us / 1e6 - time.time()))
+    s.connect((addr, port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     msg = bytes(range(64))
     rtt = []
@@ -54,4 +65,5 @@ def client(addr, port, n):
 if sys.argv[1] == "serve":
     serve(int(sys.argv[2]))
 else:
-    client(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    client(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+           *(int(a) for a in sys.argv[4:6]))

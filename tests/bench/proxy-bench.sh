@@ -7,7 +7,10 @@
 # passes the proxy), and a download from the guest of a deterministic byte
 # stream (every byte compared). iperf3 -R is not used: what iperf3 sends
 # depends on where its writes are cut, so two guests never send the same bytes.
-# Latency: 64-byte request/response round trips. The benchmark answers
+# Latency: 64-byte request/response round trips, to the guest (the client
+# asks) and from the guest (both guests ask a server next to the client at the
+# same instant, from the same port, as identical guests would; plain: the PVM
+# alone). The benchmark answers
 # CHECKPOINT_NEEDED itself (as colod would): iperf3's closing JSON results
 # differ between the two guests.
 # timeout: 420
@@ -31,9 +34,11 @@ topo_bg "$TOPO_PVM" python3 "$UTIL" serve-tcp :: 5001
 topo_bg "$TOPO_SVM" python3 "$UTIL" serve-tcp :: 5001
 topo_bg "$TOPO_PVM" python3 "$COLO_SRC/tests/bench/latency.py" serve 5003
 topo_bg "$TOPO_SVM" python3 "$COLO_SRC/tests/bench/latency.py" serve 5003
+topo_bg "$TOPO_CL" python3 "$COLO_SRC/tests/bench/latency.py" serve 5004
 for p in 5201 5001 5003; do
 	busywait 20000 eval "topo_pvm ss -ltnH | grep -q ':$p ' && topo_svm ss -ltnH | grep -q ':$p '" || exit 1
 done
+busywait 20000 eval "topo_cl ss -ltnH | grep -q ':5004 '" || exit 1
 
 declare -A R
 measure() { # label
@@ -46,13 +51,22 @@ measure() { # label
 		t1=$(date +%s%N) && R[$1.dl]=$(( DL * 8 * 1000 / (t1 - t0) ))
 	l=$(topo_cl python3 "$COLO_SRC/tests/bench/latency.py" $TOPO_VM4 5003 "$RTTS")
 	read -r _ _ R[$1.med] _ R[$1.p99] <<< "$l"
-	echo "  $1: iperf3 to guest ${R[$1.mbps]:-?} Mbit/s, download from guest ${R[$1.dl]:-?} Mbit/s (every byte compared when proxied), RTT median ${R[$1.med]:-?} us, p99 ${R[$1.p99]:-?} us"
+	# guest-initiated: $2 = 1 when the SVM asks too
+	local sport=$((42000 + ${#R[@]})) at=$(( ${EPOCHREALTIME/./} + 3000000 )) spid=
+	if [ "$2" = 1 ]; then
+		topo_svm python3 "$COLO_SRC/tests/bench/latency.py" $TOPO_CL4 5004 "$RTTS" $sport $at > /dev/null 2>&1 &
+		spid=$!
+	fi
+	l=$(topo_pvm python3 "$COLO_SRC/tests/bench/latency.py" $TOPO_CL4 5004 "$RTTS" $sport $at)
+	[ -n "$spid" ] && wait "$spid"
+	read -r _ _ R[$1.gmed] _ R[$1.gp99] <<< "$l"
+	echo "  $1: iperf3 to guest ${R[$1.mbps]:-?} Mbit/s, download from guest ${R[$1.dl]:-?} Mbit/s (every byte compared when proxied), RTT median ${R[$1.med]:-?} us, p99 ${R[$1.p99]:-?} us; guest-initiated RTT median ${R[$1.gmed]:-?} us, p99 ${R[$1.gp99]:-?} us"
 }
 
 echo "proxy benchmark: Linux $(uname -r), $(nproc) vCPU, iperf3 -n $SIZE, download $DL bytes, $RTTS round trips"
 # Plain bridge: no mirror, no rules.
 topo_pn tc filter del dev vport-pvm egress
-measure plain
+measure plain 0
 
 # Through PMYCOLO (and SECCOLO on the secondary) with identical guests.
 topo_pn tc filter add dev vport-pvm egress matchall action mirred egress mirror dev fwd0
@@ -74,7 +88,7 @@ topo_rules_secondary $VM || exit 1
 	done
 ) &
 daemon=$!
-measure proxy
+measure proxy 1
 kill $daemon 2>/dev/null
 
 echo "  proxy counters: $(topo_pn colo-ctl status $VM 2>/dev/null | awk '$1 ~ /^(matched_bytes|released_match|notifies|checkpoints)$/ { printf "%s=%s ", $1, $2 }')"
@@ -84,3 +98,5 @@ echo "  iperf3 to guest       $(ratio "${R[proxy.mbps]:-}" "${R[plain.mbps]:-}")
 echo "  download from guest   $(ratio "${R[proxy.dl]:-}" "${R[plain.dl]:-}")"
 echo "  RTT median            $(ratio "${R[proxy.med]:-}" "${R[plain.med]:-}")"
 echo "  RTT p99               $(ratio "${R[proxy.p99]:-}" "${R[plain.p99]:-}")"
+echo "  guest RTT median      $(ratio "${R[proxy.gmed]:-}" "${R[plain.gmed]:-}")"
+echo "  guest RTT p99         $(ratio "${R[proxy.gp99]:-}" "${R[plain.gp99]:-}")"

@@ -5,7 +5,9 @@
 # pass without a notice or hold timeout
 # (the first datagram's conntrack is unconfirmed while it is held: the SVM's
 # copy must still find it), and so do queries the SVM sends first (they wait
-# as orphans for the PVM's). The SVM's neighbour discovery is not an orphan.
+# as orphans for the PVM's). The SVM's neighbour discovery is not an orphan;
+# ARP/ND answers of both guests cost nothing; after a checkpoint new flows
+# compare without a notice.
 # timeout: 240
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
@@ -131,6 +133,21 @@ pings() {
 }
 check "ICMP echo from the guest" pings $TOPO_CL4
 check "ICMPv6 echo from the guest" pings $TOPO_CL6
+counters
+# A checkpoint in the middle (identical guests: nothing to correct); new
+# flows after it compare as before, with no further notice.
+check "checkpoint begin" topo_ctl "$TOPO_PN" begin
+check "checkpoint done" topo_ctl "$TOPO_PN" done
+check "guest-opened UDP after the checkpoint" guests u4c $TOPO_CL4 5353 40005 5
+check "guest-opened TCP after the checkpoint" guests t4c tcp $TOPO_CL4 5380 41004 20000
+counters
+# ARP and ND answers: the client asks, both guests answer; the PVM's pass,
+# the SVM's are consumed (nothing to compare them with)
+topo_cl ip neigh del $TOPO_VM4 dev cl0
+topo_cl ip -6 neigh del $TOPO_VM6 dev cl0
+check "the client resolves the VM's IPv4 address (ARP)" eval "topo_cl ping -q -c 1 -W 10 $TOPO_VM4 >/dev/null"
+check "the client resolves the VM's IPv6 address (ND)" eval "topo_cl ping -6 -q -c 1 -W 10 $TOPO_VM6 >/dev/null"
+check "it learnt the VM's MAC" eval "topo_cl ip neigh show $TOPO_VM4 | grep -qi $TOPO_VMMAC"
 counters
 check "no notice" test "$(topo_notices "$TOPO_PN")" = 0
 check "no hold timeout" test "$(topo_stat "$TOPO_PN" $VM hold_timeouts)" = 0
