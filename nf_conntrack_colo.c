@@ -420,7 +420,8 @@ static void colo_notify_work_fn(struct work_struct *work)
 
 	spin_lock_bh(&vm->lock);
 	n = vm->notice;
-	dead = vm->dead;
+	/* its socket closed: the port may be another socket's already */
+	dead = vm->dead || colo_vm_owner_gone(vm);
 	spin_unlock_bh(&vm->lock);
 
 	if (!dead) {

@@ -37,7 +37,11 @@
  *   later than the PVM (it is behind) would drop the server's SYN-ACK (PAWS:
  *   TSecr before its SYN) and reset, so the hook moves the TSecr of the
  *   peer's packets towards the SVM by SVM - PVM, learnt from the same packet
- *   as the PVM ISN (its TSecr) and the SVM's first packet (its TSval).
+ *   as the PVM ISN (its TSecr) and the SVM's first packet (its TSval). Unlike
+ *   the sequence offset (SEQADJ, in the conntrack) it lives in our conn: after
+ *   a failover, once QEMU's socket closes and the VM is torn down, TSecr is no
+ *   longer moved (RTT samples of the promoted SVM are off by the offset until
+ *   the connection ends; one still in SYN-SENT would be reset).
  * - Checkpoint done: the SVM now runs the PVM's TCP state, so new SVM output
  *   is already in PVM space. seqadj's correction_pos can only split one
  *   sequence space, not two unrelated ones, so the offsets of the SVM
@@ -246,11 +250,6 @@ static s32 seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
 	if (sc->guest_opened != !!th->syn)
 		goto unlock;
 
-	/* it echoes the TSval of the PVM's SYN (or SYN-ACK) */
-	if (sc->svm_ts && seccolo_ts_get(skb, thoff, th, 1, &tsecr) && tsecr) {
-		sc->ts_off = (s32)(sc->svm_tsval - tsecr);
-		sc->ts_adjust = sc->ts_off != 0;
-	}
 	sc->pvm_isn = ntohl(th->ack_seq) - 1;
 	off = (s32)(sc->pvm_isn - sc->svm_isn);
 	if (!nfct_seqadj(ct)) {
@@ -269,6 +268,11 @@ static s32 seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
 	sc->offset = off;
 	sc->state = SECCOLO_ADJUSTING;
 	colo_vm_stat_inc(vm, COLO_STAT_SEQ_ADJUSTED);
+	/* it echoes the TSval of the PVM's SYN (or SYN-ACK) */
+	if (sc->svm_ts && seccolo_ts_get(skb, thoff, th, 1, &tsecr) && tsecr) {
+		sc->ts_off = (s32)(sc->svm_tsval - tsecr);
+		sc->ts_adjust = sc->ts_off != 0;
+	}
 unlock:
 	if (dir != sc->svm_dir && sc->ts_adjust)
 		ts = sc->ts_off;
