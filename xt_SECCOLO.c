@@ -33,11 +33,13 @@
  *   nf_ct_seqadj_init(svm_dir, PVM - SVM): the SVM's seq (and conntrack's
  *   view of it) is moved into PVM space, the peer's acks and SACK blocks
  *   towards the SVM back into SVM space, by stock code.
- * - Timestamps: the peer echoes the PVM's TSval. An SVM that stamped its SYN
- *   later than the PVM (it is behind) would drop the server's SYN-ACK (PAWS:
- *   TSecr before its SYN) and reset, so the hook moves the TSecr of the
- *   peer's packets towards the SVM by SVM - PVM, learnt from the same packet
- *   as the PVM ISN (its TSecr) and the SVM's first packet (its TSval). Unlike
+ * - Timestamps (guest-opened connections): the peer echoes the PVM's TSval.
+ *   An SVM that stamped its SYN later than the PVM (it is behind) would drop
+ *   the server's SYN-ACK (PAWS: TSecr before its SYN) and reset, so the hook
+ *   moves the TSecr of the peer's packets towards the SVM by SVM - PVM,
+ *   learnt from the same packet as the PVM ISN (its TSecr) and the SVM's
+ *   first packet (its TSval). Not on client-opened connections: there it
+ *   made bulk transfers stall (make bench; cause not found yet). Unlike
  *   the sequence offset (SEQADJ, in the conntrack) it lives in our conn: after
  *   a failover, once QEMU's socket closes and the VM is torn down, TSecr is no
  *   longer moved (RTT samples of the promoted SVM are off by the offset until
@@ -268,8 +270,11 @@ static s32 seccolo_learn_pvm(struct colo_conn *conn, struct nf_conn *ct,
 	sc->offset = off;
 	sc->state = SECCOLO_ADJUSTING;
 	colo_vm_stat_inc(vm, COLO_STAT_SEQ_ADJUSTED);
-	/* it echoes the TSval of the PVM's SYN (or SYN-ACK) */
-	if (sc->svm_ts && seccolo_ts_get(skb, thoff, th, 1, &tsecr) && tsecr) {
+	/* It echoes the TSval of the PVM's SYN. Guest-opened connections
+	 * only: there PAWS in SYN-SENT needs it; on client-opened ones the
+	 * rewrite made bulk transfers stall in make bench (cause open). */
+	if (sc->guest_opened && sc->svm_ts &&
+	    seccolo_ts_get(skb, thoff, th, 1, &tsecr) && tsecr) {
 		sc->ts_off = (s32)(sc->svm_tsval - tsecr);
 		sc->ts_adjust = sc->ts_off != 0;
 	}
