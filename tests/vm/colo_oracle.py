@@ -317,21 +317,28 @@ def load_timeline(mon_path, ctl_path, vm):
     for kind, t in sorted(evs, key=lambda x: x[1]):
         if kind == "init":
             continue
-        hi = t
-        # the session's answer may come before the monitor's read
-        for rt, cmd, ok in replies:
-            if ok and cmd in CMD_OF.get(kind, ()) and rt <= hi and rt >= hi - SLACK_NS \
-                    and (rt, cmd) not in used:
-                hi = rt
-                break
+        # lo: the last command that can have caused it, sent before the
+        # monitor (or the session) saw the event
         lo = None
         for i in range(len(sends) - 1, -1, -1):
             st, cmd = sends[i]
-            if st <= hi and cmd in CMD_OF.get(kind, ()):
+            if st <= t and cmd in CMD_OF.get(kind, ()):
                 lo = st
                 break
-        if lo is None or lo < hi - 30 * SLACK_NS:
-            lo = max(hi - SLACK_NS, last_hi)
+        if lo is None or lo < t - 30 * SLACK_NS:
+            lo = max(t - SLACK_NS, last_hi)
+        # hi: the monitor's read, or the session's answer to that command if
+        # it came first. An answer bounds one event, and only one that its
+        # command can have caused (answered after that command was sent):
+        # otherwise a first checkpoint's late answer became a second
+        # checkpoint's upper bound and moved it back in time.
+        hi = t
+        for rt, cmd, ok in replies:
+            if ok and cmd in CMD_OF.get(kind, ()) and lo <= rt <= t \
+                    and (rt, cmd) not in used:
+                hi = rt
+                used.add((rt, cmd))
+                break
         out.append(Event(kind, lo, hi, "monitor" if mon_ok else "session"))
         last_hi = hi
     return out, notes
@@ -570,6 +577,18 @@ def conflict_before(c, ep, tc):
     return lim
 
 
+def conn_history(c, s, e, tl, n=6):
+    """What each side sent of [s, e) and its FIN/RST marks (evidence)."""
+    out = []
+    for side in ("pvm", "svm", "cl"):
+        segs = sorted((t, ss, d) for t, ss, d in c.segs[side] if ss < e and ss + len(d) > s)
+        items = ["[%d,%d)@%s/e%d:%s" % (ss, ss + len(d), fmt_t(t), tl.epoch_of(t), d[:4].hex())
+                 for t, ss, d in segs[:n]]
+        items += ["%s@%d %s/e%d" % (w, o, fmt_t(t), tl.epoch_of(t)) for t, w, o in sorted(c.marks[side])[:3]]
+        out.append("%s %s" % (side, " ".join(items) or "-"))
+    return "; history: " + " | ".join(out)
+
+
 def check_tcp(cap, tl, res):
     for key, c in cap.conns.items():
         bad = []  # (tc, s, e, why, tp)
@@ -641,10 +660,10 @@ def check_tcp(cap, tl, res):
             if c.conflict:
                 extra += "; the streams differ from offset %s" % ", ".join(
                     "%d in epoch %d" % (o, e) for e, o in sorted(c.conflict.items()))
-            res.violate(tc, "%s bytes [%d,%d) (%d bytes, stream offsets, seq %u = 0) received %s..%s: %s%s%s" % (
+            res.violate(tc, "%s bytes [%d,%d) (%d bytes, stream offsets, seq %u = 0) received %s..%s: %s%s%s%s" % (
                 conn_str(key), s, e, e - s, c.base, fmt_t(tc), fmt_t(tc2), why,
                 "" if tp is None else " (PVM sent them at %s, epoch %d)" % (fmt_t(tp), tl.epoch_of(tp)),
-                extra))
+                extra, conn_history(c, s, e, tl)))
 
 
 def verify_item(pvm_ts, svm_ts, tc, tl):
@@ -686,8 +705,11 @@ def check_items(cap, tl, res):
                 res.mark[why] += 1
             else:
                 res.mark["violating"] += 1
-                res.violate(tc, "%s %s at relative seq %d received %s: %s" % (
-                    conn_str(key), what, off, fmt_t(tc), err))
+                other = ["%s at relative seq %d (%s)" % (w, o, fmt_t(t))
+                         for t, w, o in c.marks["svm"] if w == what][:3]
+                res.violate(tc, "%s %s at relative seq %d received %s: %s%s" % (
+                    conn_str(key), what, off, fmt_t(tc), err,
+                    "; the SVM's: " + ", ".join(other) if other else ""))
 
 
 def check_counters(stats, tl, res, why_none=""):
@@ -863,22 +885,22 @@ MS = 1_000_000
 
 
 def scenario(tmp, pvm, svm, cl, events=(), stats=None):
-    """events: (kind, lo_ms, hi_ms); frames: (ms, frame)."""
+    """events: (kind, lo_ms, hi_ms[, reply_ms]); frames: (ms, frame)."""
     os.makedirs(tmp, exist_ok=True)
     for name, fr in (("pvm", pvm), ("svm", svm), ("cl", cl)):
         write_pcap(os.path.join(tmp, name + ".pcap"), [(T0 + int(ms * MS), f) for ms, f in fr])
     with open(os.path.join(tmp, "monitor.log"), "w") as f:
         f.write("# monitoring family COLO id 30 group 9\n")
-        for kind, lo, hi in events:
+        for kind, lo, hi, *_ in events:
             t = T0 + int(hi * MS)
             name = {"begin": "checkpoint-begin", "done": "checkpoint-done"}.get(kind, kind)
             f.write("%s.%06d %s vm=7 epoch=1 mode=primary port=1\n" % (
                 time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 1_000_000_000)),
                 (t % 1_000_000_000) // 1000, name))
     with open(os.path.join(tmp, "ctl.log"), "w") as f:
-        for kind, lo, hi in events:
+        for kind, lo, hi, *reply in events:
             f.write("%d send %s\n" % (T0 + int(lo * MS), kind))
-            f.write("%d reply ok %s\n" % (T0 + int(hi * MS) + MS, kind))
+            f.write("%d reply ok %s\n" % (T0 + int((reply[0] if reply else hi + 1) * MS), kind))
     import io
     buf = io.StringIO()
     rc = run_check(tmp, 7, "selftest", stats, out=buf)
@@ -928,6 +950,15 @@ def selftest():
     cl_later = [(2, syn)] + [(400 + i, mk_tcp(s, d)) for i, (s, d) in enumerate(segs(blob, 1448))]
     case("output of the new epoch released by the old epoch's DONE: flagged", 1, "violating 20000",
          pvm=pvm_late, svm=svm_div, cl=cl_later, events=[("begin", 100, 110), ("done", 300, 310)])
+    # 5b. two checkpoints; the first one's answer came late (after the
+    #     monitor saw it): it bounds the first, never the second, so output
+    #     sent between them and released by the second is covered
+    pvm_mid = [(1, syn)] + [(800 + i, mk_tcp(s, d)) for i, (s, d) in enumerate(segs(blob, 1448))]
+    cl_end = [(2, syn)] + [(1300 + i, mk_tcp(s, d)) for i, (s, d) in enumerate(segs(blob, 1448))]
+    case("a late answer bounds its own checkpoint only: passes", 0, "match 0, checkpoint 20000, failover 0, violating 0",
+         pvm=pvm_mid, svm=svm_div, cl=cl_end,
+         events=[("begin", 100, 105, 600), ("done", 650, 655, 700), ("begin", 1000, 1005), ("done", 1200, 1205)],
+         stats={"released_match": 6, "released_checkpoint": 8})
     # 6. SVM bytes of the closed epoch match PVM bytes of the new one
     svm_old = [(12 + i, mk_tcp(s, d)) for i, (s, d) in enumerate(segs(blob, 3000))]
     case("SVM bytes of a closed epoch verify nothing in the next one: flagged", 1, "violating 20000",
