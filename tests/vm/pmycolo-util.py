@@ -5,11 +5,14 @@
   serve-tcp ADDR PORT [--variant V]   per connection: read one line COMMAND,
         "get N"  -> N bytes of the deterministic stream, then close
         "echo"   -> echo everything until EOF
+        "put N"  -> read N bytes, check them against the stream, answer
+                    "ok N" (or "bad COUNT"), then close
         "hello"  -> a short greeting (V changes its text: divergence)
   serve-udp ADDR PORT [--variant V]   echo datagrams (V changes them)
   get ADDR PORT N                     fetch N bytes, check them exactly
   hello ADDR PORT OUT [--timeout S]   send "hello", write what comes back to OUT
   echo ADDR PORT N                    send N bytes of the stream, check the echo
+  put ADDR PORT N                     upload N bytes of the stream, expect "ok N"
   many ADDR PORT CONNS N              CONNS parallel `get N`, all exact
   udp ADDR PORT COUNT [--variant V]   COUNT datagrams, each answer must equal
         [--fresh]                     what a server of variant V sends (--fresh:
@@ -121,6 +124,17 @@ def handle_tcp(conn, variant):
         line = f.readline().decode().strip()
         if line.startswith("get "):
             send_stream(conn, int(line.split()[1]))
+        elif line.startswith("put "):
+            # an upload: read n bytes of the stream, answer one line (the
+            # same in identical guests), then close
+            n, off, good = int(line.split()[1]), 0, True
+            while off < n:
+                d = conn.recv(min(262144, n - off))
+                if not d:
+                    break
+                good = good and d == stream(off, len(d))
+                off += len(d)
+            conn.sendall(b"ok %d\n" % off if good and off == n else b"bad %d\n" % off)
         elif line == "echo":
             while True:
                 d = conn.recv(65536)
@@ -210,6 +224,27 @@ def cmd_get(a):
     else:
         print("OK get %d x %d bytes, max %.2fs: %s" % (a.repeat, a.n, max(times),
               " ".join("%.2f" % x for x in times)))
+    return 0
+
+
+def cmd_put(a):
+    """Upload n bytes of the stream; the guest checks them and says so."""
+    t = time.time()
+    s = connect(a.addr, a.port, a.timeout, a.sport)
+    s.sendall(b"put %d\n" % a.n)
+    send_stream(s, a.n)
+    s.shutdown(socket.SHUT_WR)
+    ans = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        ans += d
+    s.close()
+    if ans != b"ok %d\n" % a.n:
+        print("ERR put: the guest answered %r" % ans)
+        return 1
+    print("OK put %d bytes in %.1fs" % (a.n, time.time() - t))
     return 0
 
 
@@ -617,6 +652,8 @@ def main():
     q = sub.add_parser("get")
     q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("n", type=int)
     q.add_argument("--repeat", type=int, default=1)
+    q = sub.add_parser("put")
+    q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("n", type=int)
     q = sub.add_parser("hello")
     q.add_argument("addr"); q.add_argument("port", type=int); q.add_argument("out")
     q = sub.add_parser("echo")
@@ -670,7 +707,7 @@ def main():
         time.sleep(max(0.0, a.at - time.time()))
     try:
         return {
-            "serve-tcp": serve_tcp, "serve-udp": serve_udp, "get": cmd_get,
+            "serve-tcp": serve_tcp, "serve-udp": serve_udp, "get": cmd_get, "put": cmd_put,
             "hello": cmd_hello, "echo": cmd_echo, "many": cmd_many, "udp": cmd_udp,
             "synack": cmd_synack, "icmp": cmd_icmp, "udpburst": cmd_udpburst,
             "serve-craft": serve_craft, "rstclient": cmd_rstclient,
