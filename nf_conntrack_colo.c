@@ -117,6 +117,11 @@ void colo_vm_stats_read(struct colo_vm *vm, u64 out[__COLO_STAT_MAX])
 			out[i] += READ_ONCE(s->v[i]);
 	}
 	out[COLO_STAT_CONNS] = READ_ONCE(vm->nr_conns);
+	/* a gauge the mode keeps in vm->priv: read it where it cannot go */
+	mutex_lock(&colo_mutex);
+	if (!vm->dead && vm->ops && vm->ops->mem_bytes)
+		out[COLO_STAT_MEM_BYTES] = vm->ops->mem_bytes(vm);
+	mutex_unlock(&colo_mutex);
 	out[COLO_STAT_UNSPEC] = 0;
 	out[COLO_STAT_PAD] = 0;
 }
@@ -608,6 +613,7 @@ static void colo_vm_set_params(struct colo_vm *vm, const struct colo_vm_params *
 {
 	WRITE_ONCE(vm->hold_timeout_ms, p->hold_timeout_ms);
 	WRITE_ONCE(vm->queue_limit, p->queue_limit);
+	WRITE_ONCE(vm->mem_limit_kb, p->mem_limit_kb);
 }
 
 struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,

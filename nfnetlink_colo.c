@@ -44,6 +44,7 @@ static const struct nla_policy colo_nl_policy[COLO_A_MAX + 1] = {
 						   COLO_MODE_SECONDARY),
 	[COLO_A_HOLD_TIMEOUT]	= { .type = NLA_U32 },
 	[COLO_A_QUEUE_LIMIT]	= { .type = NLA_U32 },
+	[COLO_A_MEM_LIMIT]	= NLA_POLICY_MIN(NLA_U32, COLO_MIN_MEM_LIMIT_KB),
 	[COLO_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32, COLO_F_ALL),
 	/* reply / notification attributes are not accepted in requests */
 	[COLO_A_STATE]		= { .type = NLA_REJECT },
@@ -144,6 +145,7 @@ static int colo_nl_proxy_init(struct sk_buff *skb, struct genl_info *info)
 	struct colo_vm_params p = {
 		.hold_timeout_ms	= COLO_DEFAULT_HOLD_TIMEOUT_MS,
 		.queue_limit		= COLO_DEFAULT_QUEUE_LIMIT,
+		.mem_limit_kb		= COLO_DEFAULT_MEM_LIMIT_KB,
 	};
 	struct colo_vm *vm;
 	int err;
@@ -158,6 +160,8 @@ static int colo_nl_proxy_init(struct sk_buff *skb, struct genl_info *info)
 		p.hold_timeout_ms = nla_get_u32(info->attrs[COLO_A_HOLD_TIMEOUT]);
 	if (info->attrs[COLO_A_QUEUE_LIMIT])
 		p.queue_limit = nla_get_u32(info->attrs[COLO_A_QUEUE_LIMIT]);
+	if (info->attrs[COLO_A_MEM_LIMIT])
+		p.mem_limit_kb = nla_get_u32(info->attrs[COLO_A_MEM_LIMIT]);
 
 	vm = colo_vm_create(genl_info_net(info),
 			    nla_get_u32(info->attrs[COLO_A_VM_ID]),
@@ -300,7 +304,8 @@ static int colo_nl_fill_vm(struct sk_buff *msg, struct colo_vm *vm)
 	    nla_put_u32(msg, COLO_A_EPOCH, READ_ONCE(vm->epoch)) ||
 	    nla_put_u32(msg, COLO_A_PORTID, READ_ONCE(vm->portid)) ||
 	    nla_put_u32(msg, COLO_A_HOLD_TIMEOUT, READ_ONCE(vm->hold_timeout_ms)) ||
-	    nla_put_u32(msg, COLO_A_QUEUE_LIMIT, READ_ONCE(vm->queue_limit)))
+	    nla_put_u32(msg, COLO_A_QUEUE_LIMIT, READ_ONCE(vm->queue_limit)) ||
+	    nla_put_u32(msg, COLO_A_MEM_LIMIT, READ_ONCE(vm->mem_limit_kb)))
 		return -EMSGSIZE;
 
 	colo_vm_stats_read(vm, stats);

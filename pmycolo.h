@@ -105,6 +105,10 @@ struct pmy_pkt {
 	u8			kind;	/* enum pmy_kind */
 	u8			proto;
 	u8			tcpflags;
+	/* bytes charged to mem_pvm->mem (pmy_pkt_charge), 0 = none; the
+	 * packet's conn holds mem_pvm until the packet is freed */
+	u32			charge;
+	struct pmy_vm		*mem_pvm;
 	/* PVM only: how to continue the packet's journey (refs held) */
 	struct nf_hook_state	state;
 };
@@ -115,6 +119,9 @@ struct pmy_vm {
 	struct list_head	node;	/* pmy_vms, under pmy_vms_mutex */
 	struct delayed_work	timer;	/* hold timeout */
 	atomic_t		held;	/* PVM packets held in this VM */
+	/* the VM's memory budget (vm->mem_limit_kb): what its held PVM and
+	 * queued SVM packets occupy, skb truesize plus struct pmy_pkt */
+	atomic_long_t		mem;
 	u32			timeout_epoch;	/* last epoch a hold timeout was counted */
 	bool			failover;	/* failover started: conns drain in order */
 	bool			failover_swept;	/* every conn drained once: the rest drain
@@ -245,6 +252,7 @@ struct pmy_pkt *pmy_pkt_alloc(struct sk_buff *skb,
 			      const struct pmy_info *pi);
 bool pmy_pkt_save_state(struct pmy_pkt *p, const struct nf_hook_state *state);
 void pmy_pvm_pkt_free(struct pmy_pkt *p);
+bool pmy_pkt_charge(struct colo_vm *vm, struct pmy_vm *pvm, struct pmy_pkt *p);
 void pmy_ctx_init(struct pmy_ctx *ctx);
 void pmy_mismatch(struct pmy_conn *pc, struct pmy_ctx *ctx,
 		  bool has_seq, u32 seq);

@@ -129,6 +129,34 @@ struct pmy_pkt *pmy_pkt_alloc(struct sk_buff *skb,
 	return p;
 }
 
+/*
+ * Charge @p (its skb's truesize and the entry) to the VM's memory budget;
+ * false, with nothing charged, when that would pass vm->mem_limit_kb. The
+ * charge goes with the entry (pmy_pvm_pkt_free, pmy_svm_pkt_free): every
+ * entry lives on a conn or on a ctx list of a referenced conn, whose pmy_conn
+ * holds @pvm.
+ */
+bool pmy_pkt_charge(struct colo_vm *vm, struct pmy_vm *pvm, struct pmy_pkt *p)
+{
+	long limit = min_t(u64, (u64)READ_ONCE(vm->mem_limit_kb) << 10,
+			   LONG_MAX);
+	u32 size = p->skb->truesize + sizeof(*p);
+
+	if (atomic_long_add_return(size, &pvm->mem) > limit) {
+		atomic_long_sub(size, &pvm->mem);
+		return false;
+	}
+	p->charge = size;
+	p->mem_pvm = pvm;
+	return true;
+}
+
+static void pmy_pkt_uncharge(struct pmy_pkt *p)
+{
+	if (p->charge)
+		atomic_long_sub(p->charge, &p->mem_pvm->mem);
+}
+
 /* Take what re-injection needs, like nf_queue_entry_get_refs(). The bridge's
  * physical in-port is kept as an ifindex by br_netfilter and looked up again
  * by its okfn, so it needs no reference. */
@@ -153,12 +181,14 @@ static void pmy_pkt_put_state(struct pmy_pkt *p)
 /* Free a PVM entry; the skb is the caller's business. */
 void pmy_pvm_pkt_free(struct pmy_pkt *p)
 {
+	pmy_pkt_uncharge(p);
 	pmy_pkt_put_state(p);
 	kmem_cache_free(pmy_pkt_cache, p);
 }
 
 static void pmy_svm_pkt_free(struct pmy_pkt *p, bool consumed)
 {
+	pmy_pkt_uncharge(p);
 	if (consumed)
 		consume_skb(p->skb);
 	else

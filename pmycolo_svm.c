@@ -16,6 +16,13 @@
  */
 #include "pmycolo.h"
 
+/* An SVM segment that occupies no sequence number: never queued. */
+static bool pmy_svm_pure_ack(const struct pmy_info *pi)
+{
+	return pi->proto == IPPROTO_TCP && !pi->len &&
+	       !(pi->tcpflags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST));
+}
+
 /*
  * Queue one SVM packet on @conn and compare, collecting the work in @ctx (the
  * caller finishes it, after dropping any lock of its own). @epoch: the epoch
@@ -58,6 +65,15 @@ void pmy_svm_take(struct colo_conn *conn, struct sk_buff *skb,
 		ctx->svm_dropped++;
 		if (ctx->reason == COLO_REASON_NONE)
 			ctx->reason = COLO_REASON_SVM_ONLY;
+	} else if (!pmy_svm_pure_ack(pi) && !pmy_pkt_charge(vm, pvm, p)) {
+		/* The memory budget is full: a checkpoint empties it. A pure
+		 * ACK is never queued (its ACK may let gated PVM output go),
+		 * so it is not charged. */
+		list_add_tail(&p->all, &ctx->drop);
+		ctx->svm_dropped++;
+		colo_vm_stat_inc(vm, COLO_STAT_MEM_FULL);
+		if (ctx->reason == COLO_REASON_NONE)
+			ctx->reason = COLO_REASON_QUEUE_LIMIT;
 	} else if (pi->proto == IPPROTO_TCP) {
 		pmy_svm_tcp(pc, p, pi, ctx);
 	} else if (pc->mismatched) {

@@ -149,6 +149,17 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 				     vm->id, held);
 		goto drop;
 	}
+	if (unlikely(!pmy_pkt_charge(vm, pc->pvm, p))) {
+		/* the memory budget is full: what is held must go first */
+		spin_unlock(&conn->lock);
+		pmy_pvm_pkt_free(p);
+		colo_vm_stat_inc(vm, COLO_STAT_MEM_FULL);
+		colo_vm_request_checkpoint(vm, COLO_REASON_QUEUE_LIMIT, conn,
+					   false, 0);
+		net_warn_ratelimited("vm %u: memory budget of %u KiB reached, dropping\n",
+				     vm->id, READ_ONCE(vm->mem_limit_kb));
+		goto drop;
+	}
 
 	/* under conn->lock: see "Epochs" in nf_conntrack_colo.h */
 	p->epoch = READ_ONCE(vm->epoch);
@@ -363,7 +374,11 @@ static unsigned int pmy_tg(struct sk_buff *skb, const struct xt_action_param *pa
 
 static void pmy_vm_release(struct kref *ref)
 {
-	kfree(container_of(ref, struct pmy_vm, ref));
+	struct pmy_vm *pvm = container_of(ref, struct pmy_vm, ref);
+
+	/* every entry gave its charge back (it is freed before its conn) */
+	WARN_ON_ONCE(atomic_long_read(&pvm->mem));
+	kfree(pvm);
 }
 
 static int pmy_vm_init(struct colo_vm *vm)
@@ -384,6 +399,13 @@ static int pmy_vm_init(struct colo_vm *vm)
 	mutex_unlock(&pmy_vms_mutex);
 	WRITE_ONCE(vm->priv, pvm);
 	return 0;
+}
+
+static u64 pmy_mem_bytes(struct colo_vm *vm)
+{
+	struct pmy_vm *pvm = vm->priv;
+
+	return pvm ? max(atomic_long_read(&pvm->mem), 0L) : 0;
 }
 
 static void pmy_vm_destroy(struct colo_vm *vm)
@@ -533,6 +555,7 @@ const struct colo_vm_ops pmy_ops = {
 	.conn_priv_size		= sizeof(struct pmy_conn),
 	.vm_init		= pmy_vm_init,
 	.vm_destroy		= pmy_vm_destroy,
+	.mem_bytes		= pmy_mem_bytes,
 	.checkpoint_begin	= pmy_checkpoint_begin,
 	.checkpoint_done	= pmy_checkpoint_done,
 	.failover		= pmy_failover,

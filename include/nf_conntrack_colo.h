@@ -154,6 +154,9 @@ struct colo_vm_ops {
 	 * already opened by the caller (which added the tuple). Process context,
 	 * no core lock held, conn referenced. Return -EMSGSIZE if it does not fit. */
 	int	(*fill_conn)(struct colo_conn *conn, struct sk_buff *msg);
+	/* COLO_STAT_MEM_BYTES: bytes charged to the VM's memory budget now.
+	 * Optional. Process context, colo_mutex held (vm->priv is stable). */
+	u64	(*mem_bytes)(struct colo_vm *vm);
 };
 
 /* Snapshot of a checkpoint request handed to the control plane. */
@@ -194,6 +197,7 @@ struct colo_vm {
 	u64			cut_stop_ns;	/* guest stop time of that BEGIN, 0 = none */
 	u32			hold_timeout_ms; /* 0 = never */
 	u32			queue_limit;	/* held packets per VM, 0 = unlimited */
+	u32			mem_limit_kb;	/* memory budget (COLO_A_MEM_LIMIT) */
 	const struct colo_vm_ops *ops;		/* NULL until the mode is attached */
 	void			*priv;		/* mode-owned, see colo_vm_ops */
 
@@ -345,6 +349,7 @@ void colo_unregister_ctl(const struct colo_ctl_ops *ops);
 struct colo_vm_params {
 	u32	hold_timeout_ms;
 	u32	queue_limit;
+	u32	mem_limit_kb;
 };
 
 /*

@@ -103,6 +103,7 @@ static const enum mnl_attr_data_type colo_attr_types[COLO_A_MAX + 1] = {
 	[COLO_A_STATS]		= MNL_TYPE_NESTED,
 	[COLO_A_CONN]		= MNL_TYPE_NESTED,
 	[COLO_A_STOP_TIME]	= MNL_TYPE_U64,
+	[COLO_A_MEM_LIMIT]	= MNL_TYPE_U32,
 };
 
 static const enum mnl_attr_data_type colo_conn_attr_types[COLO_CONN_A_MAX + 1] = {
@@ -350,6 +351,9 @@ static int colo_nl_vm_attr_cb(const struct nlattr *attr, void *data)
 		break;
 	case COLO_A_QUEUE_LIMIT:
 		vm->queue_limit = mnl_attr_get_u32(attr);
+		break;
+	case COLO_A_MEM_LIMIT:
+		vm->mem_limit_kb = mnl_attr_get_u32(attr);
 		break;
 	case COLO_A_STATS:
 		return colo_nl_parse_nested(attr, colo_nl_stats_attr_cb,
@@ -734,6 +738,7 @@ static int colo_nl_build_proxy_init(struct colo_nl *nl, void *buf,
 				    uint32_t vm_id, uint8_t mode,
 				    uint32_t hold_timeout_ms,
 				    uint32_t queue_limit,
+				    uint32_t mem_limit_kb,
 				    struct nlmsghdr **nlhp)
 {
 	struct nlmsghdr *nlh;
@@ -755,12 +760,15 @@ static int colo_nl_build_proxy_init(struct colo_nl *nl, void *buf,
 		mnl_attr_put_u32(nlh, COLO_A_HOLD_TIMEOUT, hold_timeout_ms);
 	if (queue_limit)
 		mnl_attr_put_u32(nlh, COLO_A_QUEUE_LIMIT, queue_limit);
+	if (mem_limit_kb)
+		mnl_attr_put_u32(nlh, COLO_A_MEM_LIMIT, mem_limit_kb);
 	*nlhp = nlh;
 	return 0;
 }
 
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
-		       uint32_t hold_timeout_ms, uint32_t queue_limit)
+		       uint32_t hold_timeout_ms, uint32_t queue_limit,
+		       uint32_t mem_limit_kb)
 {
 	char buf[COLO_NL_REQ_SIZE];
 	struct nlmsghdr *nlh;
@@ -768,7 +776,7 @@ int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
 
 	nl->last_msg[0] = '\0';
 	ret = colo_nl_build_proxy_init(nl, buf, vm_id, mode, hold_timeout_ms,
-				       queue_limit, &nlh);
+				       queue_limit, mem_limit_kb, &nlh);
 	if (ret < 0)
 		goto out;
 	ret = colo_nl_request(nl, nlh, 0, NULL, NULL);
@@ -1275,6 +1283,8 @@ const char *colo_nl_stat_name(unsigned int stat)
 		[COLO_STAT_RELEASED_FAILOVER]	= "released_failover",
 		[COLO_STAT_DROPPED_UNVERIFIABLE] = "dropped_unverifiable",
 		[COLO_STAT_SVM_STALE]		= "svm_stale",
+		[COLO_STAT_MEM_FULL]		= "mem_full",
+		[COLO_STAT_MEM_BYTES]		= "mem_bytes",
 	};
 	return COLO_NL_NAME(names, stat);
 }

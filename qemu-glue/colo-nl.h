@@ -60,7 +60,7 @@ struct colo_nl_conn {
 struct colo_nl_vm {
 	uint32_t vm_id;
 	uint8_t mode, state;
-	uint32_t epoch, portid, hold_timeout_ms, queue_limit;
+	uint32_t epoch, portid, hold_timeout_ms, queue_limit, mem_limit_kb;
 	struct colo_nl_stats stats;
 	struct colo_nl_conn *conns;	/* malloc'd, free with colo_nl_vm_free() */
 	unsigned int n_conns;
@@ -88,12 +88,14 @@ int colo_nl_fd(const struct colo_nl *nl);
 int colo_nl_join_monitor(struct colo_nl *nl);
 
 /*
- * Requests; all acked. hold_timeout_ms/queue_limit: 0 = kernel default;
+ * Requests; all acked. hold_timeout_ms/queue_limit/mem_limit_kb (KiB): 0 =
+ * kernel default;
  * hold_timeout_ms COLO_NL_HOLD_TIMEOUT_NEVER sends 0 (the kernel's "never").
  */
 #define COLO_NL_HOLD_TIMEOUT_NEVER	UINT32_MAX
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
-		       uint32_t hold_timeout_ms, uint32_t queue_limit);
+		       uint32_t hold_timeout_ms, uint32_t queue_limit,
+		       uint32_t mem_limit_kb);
 int colo_nl_checkpoint_begin(struct colo_nl *nl, uint32_t vm_id);
 /*
  * BEGIN with COLO_A_STOP_TIME: @stop_time_ns is when the guest really stopped

@@ -32,6 +32,14 @@
  *                             (0 = never; default COLO_DEFAULT_HOLD_TIMEOUT_MS)
  *   COLO_A_QUEUE_LIMIT   u32  optional, held packets per VM before a checkpoint
  *                             is requested (default COLO_DEFAULT_QUEUE_LIMIT)
+ *   COLO_A_MEM_LIMIT     u32  optional, KiB: the VM's memory budget, charged by
+ *                             skb truesize (plus the proxy's own entry) for
+ *                             every PVM packet held and SVM packet queued;
+ *                             past it PVM packets are dropped and a checkpoint
+ *                             requested, SVM packets dropped (both counted in
+ *                             COLO_STAT_MEM_FULL). At least
+ *                             COLO_MIN_MEM_LIMIT_KB; default
+ *                             COLO_DEFAULT_MEM_LIMIT_KB.
  *   -EEXIST if the id is bound to another live socket.
  *
  * COLO_CMD_CHECKPOINT_BEGIN: the guest is stopped; cut the current epoch.
@@ -62,7 +70,7 @@
  *   COLO_A_VM_ID u32 required; COLO_A_FLAGS u32 optional (COLO_F_CONNS: add a
  *   COLO_A_CONN nest per tracked connection). Reply: COLO_CMD_GET with
  *   COLO_A_VM_ID, COLO_A_MODE, COLO_A_STATE, COLO_A_EPOCH, COLO_A_PORTID,
- *   COLO_A_HOLD_TIMEOUT, COLO_A_QUEUE_LIMIT, COLO_A_STATS (nest of COLO_STAT_*,
+ *   COLO_A_HOLD_TIMEOUT, COLO_A_QUEUE_LIMIT, COLO_A_MEM_LIMIT, COLO_A_STATS (nest of COLO_STAT_*,
  *   each u64) and optionally COLO_A_CONN nests (COLO_CONN_A_*).
  *
  * Notifications (kernel -> userspace):
@@ -87,6 +95,8 @@
 #define COLO_VM_ID_MAX			0xffffffU
 #define COLO_DEFAULT_HOLD_TIMEOUT_MS	1000
 #define COLO_DEFAULT_QUEUE_LIMIT	8192
+#define COLO_DEFAULT_MEM_LIMIT_KB	131072	/* 128 MiB */
+#define COLO_MIN_MEM_LIMIT_KB		1024	/* room for GSO-sized skbs */
 
 enum colo_mode {
 	COLO_MODE_NONE,
@@ -109,7 +119,7 @@ enum colo_reason {
 	COLO_REASON_MISMATCH,		/* PVM and SVM output differ */
 	COLO_REASON_HOLD_TIMEOUT,	/* PVM output waited too long for the SVM */
 	COLO_REASON_SVM_ONLY,		/* SVM sent something the PVM did not */
-	COLO_REASON_QUEUE_LIMIT,	/* too many held packets */
+	COLO_REASON_QUEUE_LIMIT,	/* too many held packets, or bytes */
 	COLO_REASON_CONN_GONE,		/* a connection with held output died */
 	COLO_REASON_UNSYNCED,		/* output on a connection whose compare
 					 * state is unknown (first seen
@@ -147,6 +157,7 @@ enum colo_attr {
 	COLO_A_STATS,		/* nest, COLO_STAT_* */
 	COLO_A_CONN,		/* nest, COLO_CONN_A_* */
 	COLO_A_STOP_TIME,	/* u64, ns of CLOCK_REALTIME (BEGIN) */
+	COLO_A_MEM_LIMIT,	/* u32, KiB */
 	__COLO_A_MAX
 };
 #define COLO_A_MAX (__COLO_A_MAX - 1)
@@ -178,6 +189,8 @@ enum colo_stat {
 					 * cannot be compared (untracked,
 					 * invalid conntrack, VM not attached) */
 	COLO_STAT_SVM_STALE,		/* SVM packets of a closed epoch dropped */
+	COLO_STAT_MEM_FULL,		/* packets dropped: memory budget reached */
+	COLO_STAT_MEM_BYTES,		/* bytes charged to the budget right now */
 	__COLO_STAT_MAX
 };
 #define COLO_STAT_MAX (__COLO_STAT_MAX - 1)

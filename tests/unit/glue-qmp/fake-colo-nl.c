@@ -72,9 +72,11 @@ int colo_nl_fd(const struct colo_nl *nl)
 }
 
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
-		       uint32_t hold_timeout_ms, uint32_t queue_limit)
+		       uint32_t hold_timeout_ms, uint32_t queue_limit,
+		       uint32_t mem_limit_kb)
 {
-	say(nl, "INIT %u %u %u %u\n", vm_id, mode, hold_timeout_ms, queue_limit);
+	say(nl, "INIT %u %u %u %u %u\n", vm_id, mode, hold_timeout_ms,
+	    queue_limit, mem_limit_kb);
 	return 0;
 }
 
