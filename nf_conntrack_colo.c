@@ -269,6 +269,7 @@ struct colo_conn *colo_conn_get(struct colo_vm *vm, struct nf_conn *ct, gfp_t gf
 {
 	const struct colo_vm_ops *ops;
 	struct colo_conn *conn, *old;
+	bool full = false;
 
 	if (READ_ONCE(vm->dead) || !net_eq(nf_ct_net(ct), vm->net))
 		return NULL;
@@ -297,6 +298,12 @@ struct colo_conn *colo_conn_get(struct colo_vm *vm, struct nf_conn *ct, gfp_t gf
 		old = ERR_PTR(-ENOENT);
 		goto unlock;
 	}
+	/* bounded per VM: a guest or client cannot make the host track more */
+	if (vm->nr_conns >= READ_ONCE(vm->conn_limit)) {
+		old = ERR_PTR(-ENOSPC);
+		full = true;
+		goto unlock;
+	}
 	old = rhashtable_lookup_get_insert_fast(&colo_conn_ht, &conn->hnode,
 						colo_conn_params);
 	if (!old) {
@@ -316,6 +323,11 @@ unlock:
 	rcu_read_unlock();
 	if (old) {
 		colo_conn_discard(conn);
+		if (full) {
+			colo_vm_stat_inc(vm, COLO_STAT_CONNS_FULL);
+			net_warn_ratelimited("vm %u: %u connections tracked, no more\n",
+					     vm->id, READ_ONCE(vm->conn_limit));
+		}
 		return NULL;
 	}
 	return conn;
@@ -614,6 +626,7 @@ static void colo_vm_set_params(struct colo_vm *vm, const struct colo_vm_params *
 	WRITE_ONCE(vm->hold_timeout_ms, p->hold_timeout_ms);
 	WRITE_ONCE(vm->queue_limit, p->queue_limit);
 	WRITE_ONCE(vm->mem_limit_kb, p->mem_limit_kb);
+	WRITE_ONCE(vm->conn_limit, p->conn_limit);
 }
 
 struct colo_vm *colo_vm_create(struct net *net, u32 id, u8 mode, u32 portid,

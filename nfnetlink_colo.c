@@ -45,6 +45,7 @@ static const struct nla_policy colo_nl_policy[COLO_A_MAX + 1] = {
 	[COLO_A_HOLD_TIMEOUT]	= { .type = NLA_U32 },
 	[COLO_A_QUEUE_LIMIT]	= { .type = NLA_U32 },
 	[COLO_A_MEM_LIMIT]	= NLA_POLICY_MIN(NLA_U32, COLO_MIN_MEM_LIMIT_KB),
+	[COLO_A_CONN_LIMIT]	= NLA_POLICY_MIN(NLA_U32, 1),
 	[COLO_A_FLAGS]		= NLA_POLICY_MASK(NLA_U32, COLO_F_ALL),
 	/* reply / notification attributes are not accepted in requests */
 	[COLO_A_STATE]		= { .type = NLA_REJECT },
@@ -146,6 +147,7 @@ static int colo_nl_proxy_init(struct sk_buff *skb, struct genl_info *info)
 		.hold_timeout_ms	= COLO_DEFAULT_HOLD_TIMEOUT_MS,
 		.queue_limit		= COLO_DEFAULT_QUEUE_LIMIT,
 		.mem_limit_kb		= COLO_DEFAULT_MEM_LIMIT_KB,
+		.conn_limit		= COLO_DEFAULT_CONN_LIMIT,
 	};
 	struct colo_vm *vm;
 	int err;
@@ -162,6 +164,8 @@ static int colo_nl_proxy_init(struct sk_buff *skb, struct genl_info *info)
 		p.queue_limit = nla_get_u32(info->attrs[COLO_A_QUEUE_LIMIT]);
 	if (info->attrs[COLO_A_MEM_LIMIT])
 		p.mem_limit_kb = nla_get_u32(info->attrs[COLO_A_MEM_LIMIT]);
+	if (info->attrs[COLO_A_CONN_LIMIT])
+		p.conn_limit = nla_get_u32(info->attrs[COLO_A_CONN_LIMIT]);
 
 	vm = colo_vm_create(genl_info_net(info),
 			    nla_get_u32(info->attrs[COLO_A_VM_ID]),
@@ -305,7 +309,8 @@ static int colo_nl_fill_vm(struct sk_buff *msg, struct colo_vm *vm)
 	    nla_put_u32(msg, COLO_A_PORTID, READ_ONCE(vm->portid)) ||
 	    nla_put_u32(msg, COLO_A_HOLD_TIMEOUT, READ_ONCE(vm->hold_timeout_ms)) ||
 	    nla_put_u32(msg, COLO_A_QUEUE_LIMIT, READ_ONCE(vm->queue_limit)) ||
-	    nla_put_u32(msg, COLO_A_MEM_LIMIT, READ_ONCE(vm->mem_limit_kb)))
+	    nla_put_u32(msg, COLO_A_MEM_LIMIT, READ_ONCE(vm->mem_limit_kb)) ||
+	    nla_put_u32(msg, COLO_A_CONN_LIMIT, READ_ONCE(vm->conn_limit)))
 		return -EMSGSIZE;
 
 	colo_vm_stats_read(vm, stats);

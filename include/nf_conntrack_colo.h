@@ -198,6 +198,7 @@ struct colo_vm {
 	u32			hold_timeout_ms; /* 0 = never */
 	u32			queue_limit;	/* held packets per VM, 0 = unlimited */
 	u32			mem_limit_kb;	/* memory budget (COLO_A_MEM_LIMIT) */
+	u32			conn_limit;	/* most conns at once (vm->lock) */
 	const struct colo_vm_ops *ops;		/* NULL until the mode is attached */
 	void			*priv;		/* mode-owned, see colo_vm_ops */
 
@@ -350,6 +351,7 @@ struct colo_vm_params {
 	u32	hold_timeout_ms;
 	u32	queue_limit;
 	u32	mem_limit_kb;
+	u32	conn_limit;
 };
 
 /*

@@ -224,9 +224,10 @@ static void print_vm_json(const struct colo_nl_vm *vm, bool conns)
 	json_str("mode", colo_nl_mode_name(vm->mode), true);
 	json_str("state", colo_nl_state_name(vm->state), true);
 	printf("\"epoch\":%u,\"portid\":%u,\"hold_timeout_ms\":%u,"
-	       "\"queue_limit\":%u,\"mem_limit_kb\":%u,\"stats\":{",
+	       "\"queue_limit\":%u,\"mem_limit_kb\":%u,\"conn_limit\":%u,"
+	       "\"stats\":{",
 	       vm->epoch, vm->portid, vm->hold_timeout_ms, vm->queue_limit,
-	       vm->mem_limit_kb);
+	       vm->mem_limit_kb, vm->conn_limit);
 	for (i = COLO_STAT_PAD + 1; i <= COLO_STAT_MAX; i++)
 		printf("\"%s\":%llu%s", colo_nl_stat_name(i),
 		       (unsigned long long)vm->stats.v[i],
@@ -260,8 +261,9 @@ static void print_vm(const struct colo_nl_vm *vm, bool conns)
 	       colo_nl_mode_name(vm->mode), colo_nl_state_name(vm->state),
 	       vm->epoch);
 	printf("  owner port: %u\n", vm->portid);
-	printf("  hold timeout: %u ms, queue limit: %u packets, memory limit: %u KiB\n",
-	       vm->hold_timeout_ms, vm->queue_limit, vm->mem_limit_kb);
+	printf("  hold timeout: %u ms, queue limit: %u packets, memory limit: %u KiB, connection limit: %u\n",
+	       vm->hold_timeout_ms, vm->queue_limit, vm->mem_limit_kb,
+	       vm->conn_limit);
 	printf("  counters:\n");
 	for (i = COLO_STAT_PAD + 1; i <= COLO_STAT_MAX; i++)
 		printf("    %-20s %llu\n", colo_nl_stat_name(i),
@@ -792,30 +794,31 @@ static int hold(int argc, char *argv[], bool session)
 		{ "hold-timeout", required_argument, NULL, 't' },
 		{ "queue-limit", required_argument, NULL, 'q' },
 		{ "mem-limit", required_argument, NULL, 'm' },
+		{ "conn-limit", required_argument, NULL, 'c' },
 		{ "no-control", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct holder h = { .sig_fd = -1, .listen_fd = -1, .session = session };
-	uint32_t hold_timeout = 0, queue_limit = 0, mem_limit = 0;
+	struct colo_nl_limits lim = { 0 };
 	bool control = true;
 	int c, i, ret, rc = 1;
 
 	for (i = 0; i < CTRL_CLIENTS_MAX; i++)
 		h.clients[i].fd = -1;
-	while ((c = getopt_long(argc, argv, ":t:q:m:nh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:q:m:c:nh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (parse_u32(optarg, 0, UINT32_MAX - 1, &hold_timeout) < 0) {
+			if (parse_u32(optarg, 0, UINT32_MAX - 1, &lim.hold_timeout_ms) < 0) {
 				err_msg("invalid --hold-timeout `%s' (milliseconds, 0 = never)",
 					optarg);
 				return EXIT_USAGE;
 			}
-			if (!hold_timeout)
-				hold_timeout = COLO_NL_HOLD_TIMEOUT_NEVER;
+			if (!lim.hold_timeout_ms)
+				lim.hold_timeout_ms = COLO_NL_HOLD_TIMEOUT_NEVER;
 			break;
 		case 'q':
-			if (parse_u32(optarg, 1, UINT32_MAX, &queue_limit) < 0) {
+			if (parse_u32(optarg, 1, UINT32_MAX, &lim.queue_limit) < 0) {
 				err_msg("invalid --queue-limit `%s' (packets, at least 1)",
 					optarg);
 				return EXIT_USAGE;
@@ -823,9 +826,16 @@ static int hold(int argc, char *argv[], bool session)
 			break;
 		case 'm':
 			if (parse_u32(optarg, COLO_MIN_MEM_LIMIT_KB, UINT32_MAX,
-				      &mem_limit) < 0) {
+				      &lim.mem_limit_kb) < 0) {
 				err_msg("invalid --mem-limit `%s' (KiB, at least %u)",
 					optarg, COLO_MIN_MEM_LIMIT_KB);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			if (parse_u32(optarg, 1, UINT32_MAX, &lim.conn_limit) < 0) {
+				err_msg("invalid --conn-limit `%s' (connections, at least 1)",
+					optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -833,7 +843,7 @@ static int hold(int argc, char *argv[], bool session)
 			control = false;
 			break;
 		case 'h':
-			printf("Usage: " PROG " %s VMID primary|secondary [--hold-timeout MS] [--queue-limit N] [--mem-limit KIB] [--no-control]\n",
+			printf("Usage: " PROG " %s VMID primary|secondary [--hold-timeout MS] [--queue-limit N] [--mem-limit KIB] [--conn-limit N] [--no-control]\n",
 			       session ? "session" : "register");
 			return 0;
 		default:
@@ -864,8 +874,7 @@ static int hold(int argc, char *argv[], bool session)
 		rc = open_nl_status(ret);
 		goto err_open;
 	}
-	ret = colo_nl_proxy_init(h.nl, h.vm_id, h.mode, hold_timeout, queue_limit,
-				 mem_limit);
+	ret = colo_nl_proxy_init(h.nl, h.vm_id, h.mode, &lim);
 	if (ret < 0) {
 		err_msg("vm %u: register as %s: %s", h.vm_id,
 			colo_nl_mode_name(h.mode), colo_nl_errmsg(h.nl, ret));
@@ -1124,10 +1133,10 @@ static const struct {
 	{ "status", cmd_status, "[VMID] [--conns] [--json]",
 	  "show the state and counters of a VM (all VMs with an owner socket)" },
 	{ "register", cmd_register,
-	  "VMID primary|secondary [--hold-timeout MS] [--queue-limit N] [--mem-limit KIB] [--no-control]",
+	  "VMID primary|secondary [--hold-timeout MS] [--queue-limit N] [--mem-limit KIB] [--conn-limit N] [--no-control]",
 	  "register a VM and hold it until SIGINT/SIGTERM, printing notices" },
 	{ "session", cmd_session,
-	  "VMID primary|secondary [--hold-timeout MS] [--queue-limit N] [--mem-limit KIB] [--no-control]",
+	  "VMID primary|secondary [--hold-timeout MS] [--queue-limit N] [--mem-limit KIB] [--conn-limit N] [--no-control]",
 	  "like register, plus commands from stdin (begin done checkpoint failover reset status quit)" },
 	{ "monitor", cmd_monitor, "",
 	  "print every notice and command of every VM until interrupted" },

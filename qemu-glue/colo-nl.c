@@ -104,6 +104,7 @@ static const enum mnl_attr_data_type colo_attr_types[COLO_A_MAX + 1] = {
 	[COLO_A_CONN]		= MNL_TYPE_NESTED,
 	[COLO_A_STOP_TIME]	= MNL_TYPE_U64,
 	[COLO_A_MEM_LIMIT]	= MNL_TYPE_U32,
+	[COLO_A_CONN_LIMIT]	= MNL_TYPE_U32,
 };
 
 static const enum mnl_attr_data_type colo_conn_attr_types[COLO_CONN_A_MAX + 1] = {
@@ -354,6 +355,9 @@ static int colo_nl_vm_attr_cb(const struct nlattr *attr, void *data)
 		break;
 	case COLO_A_MEM_LIMIT:
 		vm->mem_limit_kb = mnl_attr_get_u32(attr);
+		break;
+	case COLO_A_CONN_LIMIT:
+		vm->conn_limit = mnl_attr_get_u32(attr);
 		break;
 	case COLO_A_STATS:
 		return colo_nl_parse_nested(attr, colo_nl_stats_attr_cb,
@@ -736,11 +740,10 @@ out:
 
 static int colo_nl_build_proxy_init(struct colo_nl *nl, void *buf,
 				    uint32_t vm_id, uint8_t mode,
-				    uint32_t hold_timeout_ms,
-				    uint32_t queue_limit,
-				    uint32_t mem_limit_kb,
+				    const struct colo_nl_limits *lim,
 				    struct nlmsghdr **nlhp)
 {
+	static const struct colo_nl_limits none;
 	struct nlmsghdr *nlh;
 	int ret;
 
@@ -754,29 +757,31 @@ static int colo_nl_build_proxy_init(struct colo_nl *nl, void *buf,
 	}
 	nlh = colo_nl_put_cmd(nl, buf, COLO_CMD_PROXY_INIT, vm_id);
 	mnl_attr_put_u8(nlh, COLO_A_MODE, mode);
-	if (hold_timeout_ms == COLO_NL_HOLD_TIMEOUT_NEVER)
+	if (!lim)
+		lim = &none;
+	if (lim->hold_timeout_ms == COLO_NL_HOLD_TIMEOUT_NEVER)
 		mnl_attr_put_u32(nlh, COLO_A_HOLD_TIMEOUT, 0);
-	else if (hold_timeout_ms)
-		mnl_attr_put_u32(nlh, COLO_A_HOLD_TIMEOUT, hold_timeout_ms);
-	if (queue_limit)
-		mnl_attr_put_u32(nlh, COLO_A_QUEUE_LIMIT, queue_limit);
-	if (mem_limit_kb)
-		mnl_attr_put_u32(nlh, COLO_A_MEM_LIMIT, mem_limit_kb);
+	else if (lim->hold_timeout_ms)
+		mnl_attr_put_u32(nlh, COLO_A_HOLD_TIMEOUT, lim->hold_timeout_ms);
+	if (lim->queue_limit)
+		mnl_attr_put_u32(nlh, COLO_A_QUEUE_LIMIT, lim->queue_limit);
+	if (lim->mem_limit_kb)
+		mnl_attr_put_u32(nlh, COLO_A_MEM_LIMIT, lim->mem_limit_kb);
+	if (lim->conn_limit)
+		mnl_attr_put_u32(nlh, COLO_A_CONN_LIMIT, lim->conn_limit);
 	*nlhp = nlh;
 	return 0;
 }
 
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
-		       uint32_t hold_timeout_ms, uint32_t queue_limit,
-		       uint32_t mem_limit_kb)
+		       const struct colo_nl_limits *lim)
 {
 	char buf[COLO_NL_REQ_SIZE];
 	struct nlmsghdr *nlh;
 	int ret;
 
 	nl->last_msg[0] = '\0';
-	ret = colo_nl_build_proxy_init(nl, buf, vm_id, mode, hold_timeout_ms,
-				       queue_limit, mem_limit_kb, &nlh);
+	ret = colo_nl_build_proxy_init(nl, buf, vm_id, mode, lim, &nlh);
 	if (ret < 0)
 		goto out;
 	ret = colo_nl_request(nl, nlh, 0, NULL, NULL);
@@ -1285,6 +1290,7 @@ const char *colo_nl_stat_name(unsigned int stat)
 		[COLO_STAT_SVM_STALE]		= "svm_stale",
 		[COLO_STAT_MEM_FULL]		= "mem_full",
 		[COLO_STAT_MEM_BYTES]		= "mem_bytes",
+		[COLO_STAT_CONNS_FULL]		= "conns_full",
 	};
 	return COLO_NL_NAME(names, stat);
 }

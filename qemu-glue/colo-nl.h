@@ -61,6 +61,7 @@ struct colo_nl_vm {
 	uint32_t vm_id;
 	uint8_t mode, state;
 	uint32_t epoch, portid, hold_timeout_ms, queue_limit, mem_limit_kb;
+	uint32_t conn_limit;
 	struct colo_nl_stats stats;
 	struct colo_nl_conn *conns;	/* malloc'd, free with colo_nl_vm_free() */
 	unsigned int n_conns;
@@ -88,14 +89,19 @@ int colo_nl_fd(const struct colo_nl *nl);
 int colo_nl_join_monitor(struct colo_nl *nl);
 
 /*
- * Requests; all acked. hold_timeout_ms/queue_limit/mem_limit_kb (KiB): 0 =
- * kernel default;
- * hold_timeout_ms COLO_NL_HOLD_TIMEOUT_NEVER sends 0 (the kernel's "never").
+ * Requests; all acked. PROXY_INIT's limits (@lim may be NULL): each 0 = the
+ * kernel's default; hold_timeout_ms COLO_NL_HOLD_TIMEOUT_NEVER sends 0 (the
+ * kernel's "never").
  */
 #define COLO_NL_HOLD_TIMEOUT_NEVER	UINT32_MAX
+struct colo_nl_limits {
+	uint32_t hold_timeout_ms;
+	uint32_t queue_limit;	/* held packets */
+	uint32_t mem_limit_kb;	/* memory budget, KiB */
+	uint32_t conn_limit;	/* tracked connections */
+};
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
-		       uint32_t hold_timeout_ms, uint32_t queue_limit,
-		       uint32_t mem_limit_kb);
+		       const struct colo_nl_limits *lim);
 int colo_nl_checkpoint_begin(struct colo_nl *nl, uint32_t vm_id);
 /*
  * BEGIN with COLO_A_STOP_TIME: @stop_time_ns is when the guest really stopped

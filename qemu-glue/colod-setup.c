@@ -291,9 +291,7 @@ int colod_nl_setup(struct colod *d)
 	}
 	ret = colo_nl_proxy_init(d->nl, d->o.vm_id,
 				 d->o.side == SIDE_PRIMARY ? COLO_MODE_PRIMARY :
-				 COLO_MODE_SECONDARY,
-				 d->o.hold_timeout_ms, d->o.queue_limit,
-				 d->o.mem_limit_kb);
+				 COLO_MODE_SECONDARY, &d->o.limits);
 	if (ret < 0) {
 		logmsg("kernel: proxy init for vm %u failed: %s", d->o.vm_id,
 		       colo_nl_errmsg(d->nl, ret));
@@ -347,7 +345,8 @@ static void usage(FILE *f)
 "  --failover manual|auto on peer loss: wait for a request (manual, the\n"
 "                         default) or fail over at once (auto: one side only)\n"
 "  --no-proxy             drive QEMU only (no kernel modules)\n"
-"  --hold-timeout MS, --queue-limit N, --mem-limit KIB   proxy init parameters\n"
+"  --hold-timeout MS, --queue-limit N, --mem-limit KIB, --conn-limit N\n"
+"                                 proxy init parameters\n"
 "  --ctl PATH             control socket (default %s/vm<ID>.sock)\n"
 "  -v, --verbose\n", COLO_NL_RUN_DIR);
 }
@@ -385,6 +384,7 @@ int colod_parse_opts(struct opts *o, int argc, char **argv)
 		{ "hold-timeout", required_argument, NULL, 'H' },
 		{ "queue-limit", required_argument, NULL, 'L' },
 		{ "mem-limit", required_argument, NULL, 'M' },
+		{ "conn-limit", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -441,7 +441,7 @@ int colod_parse_opts(struct opts *o, int argc, char **argv)
 			}
 			break;
 		case 'm': case 'd': case 'T': case 'W': case 'Q': case 'H': case 'L':
-		case 'M':
+		case 'M': case 'C':
 			if (!parse_num(optarg, UINT32_MAX, &v)) {
 				logmsg("%s: expected a number, got '%s'",
 				       argv[optind - 1], optarg);
@@ -452,13 +452,14 @@ int colod_parse_opts(struct opts *o, int argc, char **argv)
 			else if (c == 'T') o->checkpoint_timeout_ms = v ?: 1;
 			else if (c == 'W') o->start_timeout_ms = v ?: 1;
 			else if (c == 'Q') o->qmp_timeout_ms = v;
-			else if (c == 'H') o->hold_timeout_ms = v ? (uint32_t)v : COLO_NL_HOLD_TIMEOUT_NEVER;
+			else if (c == 'H') o->limits.hold_timeout_ms = v ? (uint32_t)v : COLO_NL_HOLD_TIMEOUT_NEVER;
 			else if (c == 'M' && v && v < COLO_MIN_MEM_LIMIT_KB) {
 				logmsg("--mem-limit: at least %u KiB (or 0: the kernel's default)",
 				       COLO_MIN_MEM_LIMIT_KB);
 				return -1;
-			} else if (c == 'M') o->mem_limit_kb = (uint32_t)v;
-			else o->queue_limit = (uint32_t)v;
+			} else if (c == 'M') o->limits.mem_limit_kb = (uint32_t)v;
+			else if (c == 'C') o->limits.conn_limit = (uint32_t)v;
+			else o->limits.queue_limit = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);

@@ -70,7 +70,7 @@ struct opts {
 	int64_t checkpoint_timeout_ms;
 	int64_t start_timeout_ms;
 	int64_t qmp_timeout_ms;
-	uint32_t hold_timeout_ms, queue_limit, mem_limit_kb;
+	struct colo_nl_limits limits;	/* PROXY_INIT's; 0: the kernel's */
 };
 
 struct colod {

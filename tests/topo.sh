@@ -357,6 +357,31 @@ topo_ctl_stop() {
 	unset "TOPO_CTL_PID[$ns]"
 }
 
+# topo_answer_notices: the daemon's part, in the background: answer each new
+# checkpoint-needed notice with a checkpoint (BEGIN, DONE) on the primary, as
+# colod would. Not on the secondary: there a checkpoint resets the sequence
+# offsets because the SVM then holds the PVM's state, which namespaces cannot
+# copy. Sets TOPO_ANSWER_PID; topo_answer_stop ends it.
+topo_answer_notices() {
+	(
+		seen=$(topo_notices "$TOPO_PN")
+		while sleep 0.2; do
+			n=$(topo_notices "$TOPO_PN")
+			[ "$n" -gt "$seen" ] || continue
+			seen=$n
+			topo_ctl "$TOPO_PN" begin
+			topo_ctl "$TOPO_PN" done
+		done
+	) &
+	TOPO_ANSWER_PID=$!
+}
+topo_answer_stop() {
+	[ -n "${TOPO_ANSWER_PID:-}" ] || return 0
+	kill "$TOPO_ANSWER_PID" 2>/dev/null
+	wait "$TOPO_ANSWER_PID" 2>/dev/null
+	TOPO_ANSWER_PID=
+}
+
 # Checkpoint-needed notices seen by the session of NS (optionally of a reason).
 topo_notices() {
 	grep -c "checkpoint-needed.*${2:-}" "$TOPO_DIR/ctl-$1.log"

@@ -27,8 +27,7 @@ UTIL=$COLO_SRC/tests/vm/pmycolo-util.py
 SIZE=${BENCH_SIZE:-48000000}
 DL=${BENCH_DOWNLOAD:-32000000}
 RTTS=${BENCH_RTTS:-400}
-trap 'kill $daemon 2>/dev/null; topo_teardown' EXIT
-daemon=
+trap 'topo_answer_stop; topo_teardown' EXIT
 
 colo_load_modules || { echo "cannot load the modules"; exit 1; }
 topo_setup || exit 1
@@ -77,22 +76,9 @@ topo_ctl_start "$TOPO_PN" $VM primary --hold-timeout 2000 || exit 1
 topo_ctl_start "$TOPO_SN" $VM secondary || exit 1
 topo_rules_primary $VM || exit 1
 topo_rules_secondary $VM || exit 1
-# The daemon's part: answer each notice with a checkpoint on the primary.
-# Not on the secondary: there a checkpoint resets the sequence offsets because
-# the SVM then holds the PVM's state, which namespaces cannot copy.
-(
-	seen=0
-	while sleep 0.2; do
-		n=$(topo_notices "$TOPO_PN")
-		[ "$n" -gt "$seen" ] || continue
-		seen=$n
-		topo_ctl "$TOPO_PN" begin
-		topo_ctl "$TOPO_PN" done
-	done
-) &
-daemon=$!
+topo_answer_notices
 measure proxy 1
-kill $daemon 2>/dev/null
+topo_answer_stop
 
 echo "  proxy counters: $(topo_pn colo-ctl status $VM 2>/dev/null | awk '$1 ~ /^(matched_bytes|released_match|released_checkpoint|notifies|checkpoints|mismatches|hold_timeouts|svm_dropped)$/ { printf "%s=%s ", $1, $2 }')"
 ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a and b and float(b) else '?')" "$1" "$2"; }

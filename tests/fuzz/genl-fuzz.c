@@ -255,6 +255,7 @@ static void policy_mirror(struct pol *p)
 	p[COLO_A_QUEUE_LIMIT] = (struct pol){ true, NL_ATTR_TYPE_U32, 0, UINT32_MAX, 0, true, false };
 	p[COLO_A_MEM_LIMIT] = (struct pol){ true, NL_ATTR_TYPE_U32, COLO_MIN_MEM_LIMIT_KB,
 					    UINT32_MAX, 0, true, false };
+	p[COLO_A_CONN_LIMIT] = (struct pol){ true, NL_ATTR_TYPE_U32, 1, UINT32_MAX, 0, true, false };
 	p[COLO_A_FLAGS] = (struct pol){ true, NL_ATTR_TYPE_U32, 0, 0, COLO_F_ALL, false, true };
 	p[COLO_A_STOP_TIME] = (struct pol){ true, NL_ATTR_TYPE_U64, 0, UINT64_MAX, 0, true, false };
 }
@@ -628,6 +629,8 @@ static void gen_msg(struct rng *r, struct gmsg *m, uint32_t id_base)
 		a_value(m, COLO_A_QUEUE_LIMIT, pick_value(r, COLO_A_QUEUE_LIMIT));
 	if (m->cmd == COLO_CMD_PROXY_INIT && chance(r, 30))
 		a_value(m, COLO_A_MEM_LIMIT, pick_value(r, COLO_A_MEM_LIMIT));
+	if (m->cmd == COLO_CMD_PROXY_INIT && chance(r, 30))
+		a_value(m, COLO_A_CONN_LIMIT, pick_value(r, COLO_A_CONN_LIMIT));
 	if (m->cmd == COLO_CMD_GET && chance(r, 40))
 		a_value(m, COLO_A_FLAGS, pick_value(r, COLO_A_FLAGS));
 	if (m->cmd == COLO_CMD_CHECKPOINT_BEGIN ? chance(r, 40) : chance(r, 3))

@@ -62,7 +62,9 @@ STATE_NONE, STATE_RUNNING, STATE_CHECKPOINT, STATE_FAILOVER = 0, 1, 2, 3
  A_HOLD_TIMEOUT, A_QUEUE_LIMIT, A_FLAGS, A_PORTID, A_STATS, A_CONN) = range(14)
 A_STOP_TIME = 14
 A_MEM_LIMIT = 15
-A_MAX = A_MEM_LIMIT
+A_CONN_LIMIT = 16
+A_MAX = A_CONN_LIMIT
+DEFAULT_CONN_LIMIT = 65536
 MIN_MEM_LIMIT_KB, DEFAULT_MEM_LIMIT_KB = 1024, 131072
 F_CONNS = 1
 STAT_NAMES = ["unspec", "pad", "pvm_packets", "svm_packets", "matched_bytes",
@@ -70,7 +72,7 @@ STAT_NAMES = ["unspec", "pad", "pvm_packets", "svm_packets", "matched_bytes",
               "svm_dropped", "mismatches", "notifies", "checkpoints",
               "hold_timeouts", "queue_full", "conns", "seq_adjusted", "passed",
               "released_failover", "dropped_unverifiable", "svm_stale",
-              "mem_full", "mem_bytes"]
+              "mem_full", "mem_bytes", "conns_full"]
 CONN_NAMES = ["unspec", "family", "proto", "src", "dst", "sport", "dport",
               "held", "svm_queued", "matched_seq", "offset"]
 
@@ -203,7 +205,7 @@ class Genl:
         return self._recv_until_ack(seq)
 
     def req(self, cmd, vm_id=None, mode=None, hold_timeout=None,
-            queue_limit=None, flags=None, mem_limit=None):
+            queue_limit=None, flags=None, mem_limit=None, conn_limit=None):
         p = b""
         if vm_id is not None:
             p += u32(A_VM_ID, vm_id)
@@ -217,6 +219,8 @@ class Genl:
             p += u32(A_FLAGS, flags)
         if mem_limit is not None:
             p += u32(A_MEM_LIMIT, mem_limit)
+        if conn_limit is not None:
+            p += u32(A_CONN_LIMIT, conn_limit)
         return self.raw(cmd, p)
 
     def subscribe(self, group="monitor"):
@@ -252,7 +256,8 @@ def decode_get(attrs):
     for t, name in ((A_VM_ID, "id"), (A_MODE, "mode"), (A_STATE, "state"),
                     (A_EPOCH, "epoch"), (A_PORTID, "portid"),
                     (A_HOLD_TIMEOUT, "hold_timeout"),
-                    (A_QUEUE_LIMIT, "queue_limit"), (A_MEM_LIMIT, "mem_limit")):
+                    (A_QUEUE_LIMIT, "queue_limit"), (A_MEM_LIMIT, "mem_limit"),
+                    (A_CONN_LIMIT, "conn_limit")):
         if t in attrs:
             d[name] = get_u(attrs, t)
     d["stats"] = {}
@@ -324,15 +329,18 @@ def test_api(base_id=4000):
     expect(a.req(CMD_PROXY_INIT, vid, MODE_PRIMARY, 700), 0, "PROXY_INIT again from the same socket")
     d = decode_get(a.req(CMD_GET, vid).attrs)
     ok(d.get("hold_timeout") == 700 and d.get("queue_limit") == 8192 and
-       d.get("mem_limit") == DEFAULT_MEM_LIMIT_KB,
+       d.get("mem_limit") == DEFAULT_MEM_LIMIT_KB and d.get("conn_limit") == DEFAULT_CONN_LIMIT,
        "re-init updates parameters, defaults restored (%r)" % d)
     expect(a.req(CMD_PROXY_INIT, vid, MODE_PRIMARY, 700, mem_limit=MIN_MEM_LIMIT_KB - 1),
            errno.ERANGE, "memory budget below the minimum refused")
-    expect(a.req(CMD_PROXY_INIT, vid, MODE_PRIMARY, 700, mem_limit=4096), 0,
-           "memory budget 4096 KiB")
+    expect(a.req(CMD_PROXY_INIT, vid, MODE_PRIMARY, 700, conn_limit=0),
+           errno.ERANGE, "connection limit 0 refused")
+    expect(a.req(CMD_PROXY_INIT, vid, MODE_PRIMARY, 700, mem_limit=4096, conn_limit=9), 0,
+           "memory budget 4096 KiB, 9 connections")
     d = decode_get(a.req(CMD_GET, vid).attrs)
-    ok(d.get("mem_limit") == 4096 and d["stats"].get("mem_bytes") == 0 and
-       "mem_full" in d["stats"], "GET shows the budget and its gauge (%r)" % d)
+    ok(d.get("mem_limit") == 4096 and d.get("conn_limit") == 9 and
+       d["stats"].get("mem_bytes") == 0 and "mem_full" in d["stats"] and
+       "conns_full" in d["stats"], "GET shows the limits and the gauge (%r)" % d)
     mon.notifications(2, timeout=1)
     mon.notifications(1, timeout=1)
 

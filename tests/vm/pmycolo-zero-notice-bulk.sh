@@ -13,8 +13,7 @@ source "$COLO_SRC/tests/vm/zero_notice.bash"
 
 VM=43
 DL=${ZN_BULK:-32000000}
-daemon=
-trap 'kill $daemon 2>/dev/null; topo_teardown' EXIT
+trap 'topo_answer_stop; topo_teardown' EXIT
 command -v colo-ctl >/dev/null || skip "colo-ctl not built (make -C qemu-glue)"
 colo_load_modules || skip "cannot load the colo modules"
 zn_dyndbg
@@ -41,24 +40,14 @@ bulk bulk
 
 # A divergent greeting: one notice, answered by a checkpoint on the primary
 # as colod would; the client gets the PVM's greeting after it.
-(
-	seen=$(topo_notices "$TOPO_PN")
-	while sleep 0.2; do
-		n=$(topo_notices "$TOPO_PN")
-		[ "$n" -gt "$seen" ] || continue
-		seen=$n
-		topo_ctl "$TOPO_PN" begin
-		topo_ctl "$TOPO_PN" done
-	done
-) &
-daemon=$!
+topo_answer_notices
 n0=$(topo_notices "$TOPO_PN")
 topo_cl timeout 60 /usr/bin/python3 "$UTIL" hello $TOPO_VM4 5011 "$TOPO_DIR/hello.out" --timeout 30 > "$TOPO_DIR/hello.log" 2>&1
 r=$?
 zn_check "the divergent greeting reached the client" test $r = 0
 zn_check "the client got the PVM's greeting" grep -q '^guest says hello' "$TOPO_DIR/hello.out"
 busywait 20000 test "$(topo_stat "$TOPO_PN" "$VM" held)" = 0
-kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; daemon=
+topo_answer_stop
 n=$(( $(topo_notices "$TOPO_PN") - n0 ))
 log "divergent greeting: notices $n, checkpoints $(topo_stat "$TOPO_PN" "$VM" checkpoints)"
 zn_check "the divergence cost a notice" test "$n" -ge 1

@@ -40,6 +40,11 @@
  *                             COLO_STAT_MEM_FULL). At least
  *                             COLO_MIN_MEM_LIMIT_KB; default
  *                             COLO_DEFAULT_MEM_LIMIT_KB.
+ *   COLO_A_CONN_LIMIT    u32  optional, connections the VM may have tracked at
+ *                             once (at least 1; default
+ *                             COLO_DEFAULT_CONN_LIMIT); a packet of one more
+ *                             is dropped (primary) or not adjusted
+ *                             (secondary), counted in COLO_STAT_CONNS_FULL.
  *   -EEXIST if the id is bound to another live socket.
  *
  * COLO_CMD_CHECKPOINT_BEGIN: the guest is stopped; cut the current epoch.
@@ -70,7 +75,8 @@
  *   COLO_A_VM_ID u32 required; COLO_A_FLAGS u32 optional (COLO_F_CONNS: add a
  *   COLO_A_CONN nest per tracked connection). Reply: COLO_CMD_GET with
  *   COLO_A_VM_ID, COLO_A_MODE, COLO_A_STATE, COLO_A_EPOCH, COLO_A_PORTID,
- *   COLO_A_HOLD_TIMEOUT, COLO_A_QUEUE_LIMIT, COLO_A_MEM_LIMIT, COLO_A_STATS (nest of COLO_STAT_*,
+ *   COLO_A_HOLD_TIMEOUT, COLO_A_QUEUE_LIMIT, COLO_A_MEM_LIMIT, COLO_A_CONN_LIMIT,
+ *   COLO_A_STATS (nest of COLO_STAT_*,
  *   each u64) and optionally COLO_A_CONN nests (COLO_CONN_A_*).
  *
  * Notifications (kernel -> userspace):
@@ -97,6 +103,7 @@
 #define COLO_DEFAULT_QUEUE_LIMIT	8192
 #define COLO_DEFAULT_MEM_LIMIT_KB	131072	/* 128 MiB */
 #define COLO_MIN_MEM_LIMIT_KB		1024	/* room for GSO-sized skbs */
+#define COLO_DEFAULT_CONN_LIMIT		65536
 
 enum colo_mode {
 	COLO_MODE_NONE,
@@ -158,6 +165,7 @@ enum colo_attr {
 	COLO_A_CONN,		/* nest, COLO_CONN_A_* */
 	COLO_A_STOP_TIME,	/* u64, ns of CLOCK_REALTIME (BEGIN) */
 	COLO_A_MEM_LIMIT,	/* u32, KiB */
+	COLO_A_CONN_LIMIT,	/* u32, connections */
 	__COLO_A_MAX
 };
 #define COLO_A_MAX (__COLO_A_MAX - 1)
@@ -191,6 +199,7 @@ enum colo_stat {
 	COLO_STAT_SVM_STALE,		/* SVM packets of a closed epoch dropped */
 	COLO_STAT_MEM_FULL,		/* packets dropped: memory budget reached */
 	COLO_STAT_MEM_BYTES,		/* bytes charged to the budget right now */
+	COLO_STAT_CONNS_FULL,		/* connections refused: conn limit */
 	__COLO_STAT_MAX
 };
 #define COLO_STAT_MAX (__COLO_STAT_MAX - 1)

@@ -277,12 +277,17 @@ static void put_conn6(struct nlmsghdr *nlh)
 static void t_proxy_init_request(void)
 {
 	struct colo_nl *nl = fake_nl();
+	struct colo_nl_limits lim = { 0 };
 	struct sent_attrs sa;
 	struct nlmsghdr *nlh;
 	uint8_t cmd;
 
 	fake->answer = answer_ack;
-	CHECK_EQ(colo_nl_proxy_init(nl, 12, COLO_MODE_PRIMARY, 250, 99, 2048), 0);
+	lim.hold_timeout_ms = 250;
+	lim.queue_limit = 99;
+	lim.mem_limit_kb = 2048;
+	lim.conn_limit = 77;
+	CHECK_EQ(colo_nl_proxy_init(nl, 12, COLO_MODE_PRIMARY, &lim), 0);
 	nlh = last_sent();
 	CHECK_EQ(nlh->nlmsg_type, FAMILY_ID);
 	CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
@@ -292,13 +297,14 @@ static void t_proxy_init_request(void)
 		 COLO_GENL_VERSION);
 	CHECK_EQ(parse_sent(&sa, &cmd), 0);
 	CHECK_EQ(cmd, COLO_CMD_PROXY_INIT);
-	CHECK_EQ(sa.count, 5);
+	CHECK_EQ(sa.count, 6);
 	CHECK(sa.a[COLO_A_VM_ID] && mnl_attr_get_u32(sa.a[COLO_A_VM_ID]) == 12);
 	CHECK(sa.a[COLO_A_MODE] && mnl_attr_validate(sa.a[COLO_A_MODE], MNL_TYPE_U8) == 0);
 	CHECK_EQ(mnl_attr_get_u8(sa.a[COLO_A_MODE]), COLO_MODE_PRIMARY);
 	CHECK_EQ(mnl_attr_get_u32(sa.a[COLO_A_HOLD_TIMEOUT]), 250);
 	CHECK_EQ(mnl_attr_get_u32(sa.a[COLO_A_QUEUE_LIMIT]), 99);
 	CHECK_EQ(mnl_attr_get_u32(sa.a[COLO_A_MEM_LIMIT]), 2048);
+	CHECK_EQ(mnl_attr_get_u32(sa.a[COLO_A_CONN_LIMIT]), 77);
 	CHECK(!colo_nl_last_msg(nl));
 	CHECK_EQ(colo_nl_event_pending(nl), 0);
 	fake_free(nl);
@@ -307,18 +313,18 @@ static void t_proxy_init_request(void)
 static void t_proxy_init_defaults(void)
 {
 	struct colo_nl *nl = fake_nl();
+	struct colo_nl_limits never = { .hold_timeout_ms = COLO_NL_HOLD_TIMEOUT_NEVER };
 	struct sent_attrs sa;
 
 	fake->answer = answer_ack;
-	CHECK_EQ(colo_nl_proxy_init(nl, COLO_VM_ID_MAX, COLO_MODE_SECONDARY, 0, 0, 0), 0);
+	CHECK_EQ(colo_nl_proxy_init(nl, COLO_VM_ID_MAX, COLO_MODE_SECONDARY, NULL), 0);
 	CHECK_EQ(parse_sent(&sa, NULL), 0);
 	CHECK_EQ(sa.count, 2);
 	CHECK(!sa.a[COLO_A_HOLD_TIMEOUT] && !sa.a[COLO_A_QUEUE_LIMIT] &&
-	      !sa.a[COLO_A_MEM_LIMIT]);
+	      !sa.a[COLO_A_MEM_LIMIT] && !sa.a[COLO_A_CONN_LIMIT]);
 	CHECK_EQ(mnl_attr_get_u8(sa.a[COLO_A_MODE]), COLO_MODE_SECONDARY);
 
-	CHECK_EQ(colo_nl_proxy_init(nl, 1, COLO_MODE_PRIMARY,
-				    COLO_NL_HOLD_TIMEOUT_NEVER, 0, 0), 0);
+	CHECK_EQ(colo_nl_proxy_init(nl, 1, COLO_MODE_PRIMARY, &never), 0);
 	CHECK_EQ(parse_sent(&sa, NULL), 0);
 	CHECK(sa.a[COLO_A_HOLD_TIMEOUT]);
 	CHECK_EQ(mnl_attr_get_u32(sa.a[COLO_A_HOLD_TIMEOUT]), 0);
@@ -331,13 +337,13 @@ static void t_bad_arguments(void)
 	struct colo_nl_vm vm;
 
 	fake->answer = answer_ack;
-	CHECK_EQ(colo_nl_proxy_init(nl, 0, COLO_MODE_PRIMARY, 0, 0, 0), -EINVAL);
+	CHECK_EQ(colo_nl_proxy_init(nl, 0, COLO_MODE_PRIMARY, NULL), -EINVAL);
 	CHECK(colo_nl_last_msg(nl) && strstr(colo_nl_last_msg(nl), "out of range"));
-	CHECK_EQ(colo_nl_proxy_init(nl, COLO_VM_ID_MAX + 1, COLO_MODE_PRIMARY, 0, 0, 0),
+	CHECK_EQ(colo_nl_proxy_init(nl, COLO_VM_ID_MAX + 1, COLO_MODE_PRIMARY, NULL),
 		 -EINVAL);
-	CHECK_EQ(colo_nl_proxy_init(nl, 3, COLO_MODE_NONE, 0, 0, 0), -EINVAL);
+	CHECK_EQ(colo_nl_proxy_init(nl, 3, COLO_MODE_NONE, NULL), -EINVAL);
 	CHECK(strstr(colo_nl_errmsg(nl, -EINVAL), "primary or secondary"));
-	CHECK_EQ(colo_nl_proxy_init(nl, 3, 7, 0, 0, 0), -EINVAL);
+	CHECK_EQ(colo_nl_proxy_init(nl, 3, 7, NULL), -EINVAL);
 	CHECK_EQ(colo_nl_checkpoint_begin(nl, 0), -EINVAL);
 	CHECK_EQ(colo_nl_get(nl, 0, false, &vm), -EINVAL);
 	CHECK_EQ(errno, EINVAL);
@@ -405,7 +411,7 @@ static void t_error_extack(void)
 	fake->answer = answer_ack;
 	fake->answer_error = -EEXIST;
 	fake->answer_msg = "VM 5 is bound to port 1234";
-	CHECK_EQ(colo_nl_proxy_init(nl, 5, COLO_MODE_PRIMARY, 0, 0, 0), -EEXIST);
+	CHECK_EQ(colo_nl_proxy_init(nl, 5, COLO_MODE_PRIMARY, NULL), -EEXIST);
 	CHECK_EQ(errno, EEXIST);
 	CHECK(colo_nl_last_msg(nl));
 	CHECK(!strcmp(colo_nl_last_msg(nl), "VM 5 is bound to port 1234"));

@@ -72,11 +72,14 @@ int colo_nl_fd(const struct colo_nl *nl)
 }
 
 int colo_nl_proxy_init(struct colo_nl *nl, uint32_t vm_id, uint8_t mode,
-		       uint32_t hold_timeout_ms, uint32_t queue_limit,
-		       uint32_t mem_limit_kb)
+		       const struct colo_nl_limits *lim)
 {
-	say(nl, "INIT %u %u %u %u %u\n", vm_id, mode, hold_timeout_ms,
-	    queue_limit, mem_limit_kb);
+	static const struct colo_nl_limits none;
+
+	if (!lim)
+		lim = &none;
+	say(nl, "INIT %u %u %u %u %u %u\n", vm_id, mode, lim->hold_timeout_ms,
+	    lim->queue_limit, lim->mem_limit_kb, lim->conn_limit);
 	return 0;
 }
 

@@ -1316,7 +1316,7 @@ static int t_colod_nl_needed(void)
 	daemon_start2(&d, "nl", "primary", "--attach --min-interval 0", true);
 	CHECK(!wait_ctl(&d), "control socket never appeared");
 	l = nl_line(&d, 1000);
-	CHECK(!strcmp(l, "INIT 5 1 0 0 0"), "proxy init '%s'", l);
+	CHECK(!strcmp(l, "INIT 5 1 0 0 0 0"), "proxy init '%s'", l);
 
 	/* attached with a fresh registration: a checkpoint first */
 	id = serve(&d, "migrate-set-parameters", args, sizeof(args), 3000);
@@ -1412,7 +1412,7 @@ static int t_colod_nl_secondary(void)
 	daemon_start2(&d, "nls", "secondary", "--attach", true);
 	CHECK(!wait_ctl(&d), "control socket never appeared");
 	l = nl_line(&d, 1000);
-	CHECK(!strcmp(l, "INIT 5 2 0 0 0"), "proxy init '%s'", l);
+	CHECK(!strcmp(l, "INIT 5 2 0 0 0 0"), "proxy init '%s'", l);
 	ev(&d, "STOP", NULL, 1000000);
 	l = nl_line(&d, 1000);
 	CHECK(!strcmp(l, "BEGIN 5 1000000000"), "after STOP: '%s'", l);
@@ -1452,7 +1452,7 @@ static int nl_attached(struct daemon *d, const char *name, const char *extra,
 	int64_t id;
 
 	daemon_start2(d, name, "primary", extra, true);
-	if (wait_ctl(d) || strcmp(nl_line(d, 1000), "INIT 5 1 0 0 0"))
+	if (wait_ctl(d) || strcmp(nl_line(d, 1000), "INIT 5 1 0 0 0 0"))
 		return -1;
 	id = serve(d, "migrate-set-parameters", args, sizeof(args), 3000);
 	if (id <= 0)

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 		printf("not ok - open: %s\n", colo_nl_strerror(ret));
 		return 1;
 	}
-	expect(colo_nl_proxy_init(nl, id, COLO_MODE_PRIMARY, 0, 0, 0), 0,
+	expect(colo_nl_proxy_init(nl, id, COLO_MODE_PRIMARY, NULL), 0,
 	       "register", nl);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec -

@@ -1,28 +1,34 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Issue 10, bounded memory: a VM's held PVM and queued SVM packets are
+# Issue 10, bounded memory. (1) A VM's held PVM and queued SVM packets are
 # charged to its memory budget (skb truesize plus the proxy's entry,
 # COLO_A_MEM_LIMIT, colo-ctl --mem-limit). A guest floods UDP that its SVM
 # never sends: the charge never passes the budget, what does not fit is
 # dropped and counted (mem_full) with a checkpoint request, nothing leaks to
 # the client before the checkpoint, and after it the charge returns to 0 and
 # identical traffic passes again. A budget below the minimum is refused.
+# (2) The connection limit (COLO_A_CONN_LIMIT, --conn-limit): a client opens
+# twice as many connections as the VM may track; no more than the limit are
+# tracked or established, the rest are refused (conns_full), and once the
+# connections are gone new ones work.
 # timeout: 240
 source "$COLO_SRC/tests/lib.sh"
 source "$COLO_SRC/tests/topo.sh"
 
 VM=44
 LIMIT_KB=1024
+CONNS=20
 UTIL=$COLO_SRC/tests/vm/pmycolo-util.py
 trap topo_teardown EXIT
 command -v colo-ctl >/dev/null || skip "colo-ctl not built (make -C qemu-glue)"
 colo_load_modules || skip "cannot load the colo modules"
 
 check "colo-ctl refuses a budget below 1024 KiB" eval '! colo-ctl register 99 primary --mem-limit 1000 2>/dev/null'
-topo_colo_up $VM --hold-timeout 60000 --queue-limit 100000 --mem-limit $LIMIT_KB ||
+topo_colo_up $VM --hold-timeout 60000 --queue-limit 100000 --mem-limit $LIMIT_KB \
+	--conn-limit $CONNS ||
 	{ echo "FAIL: topology"; exit 1; }
 topo_servers same same || { echo "FAIL: servers"; exit 1; }
-check "the budget is shown" eval "topo_pn colo-ctl status $VM | grep -q 'memory limit: $LIMIT_KB KiB'"
+check "the limits are shown" eval "topo_pn colo-ctl status $VM | grep -q 'memory limit: $LIMIT_KB KiB, connection limit: $CONNS'"
 check "and in JSON" eval "topo_pn colo-ctl status $VM --json | grep -q '\"mem_limit_kb\":$LIMIT_KB'"
 check "nothing charged yet" test "$(topo_stat "$TOPO_PN" $VM mem_bytes)" = 0
 
@@ -85,5 +91,42 @@ n0=$(topo_notices "$TOPO_PN")
 check "a download passes afterwards" topo_cl timeout 60 /usr/bin/python3 "$UTIL" get $TOPO_VM4 5001 2000000 --timeout 20
 check "without a notice" test "$(topo_notices "$TOPO_PN")" = "$n0"
 check "and leaves nothing charged" busywait 10000 eval "[ \$(topo_stat '$TOPO_PN' $VM mem_bytes) = 0 ]"
+
+# (2) connections: forget the ones above (conntrack), then 2 x CONNS at once
+topo_pn conntrack -F >/dev/null 2>&1
+check "no connection tracked after a conntrack flush" \
+	busywait 10000 eval "[ \$(topo_stat '$TOPO_PN' $VM conns) = 0 ]"
+est=$(topo_cl /usr/bin/python3 -c '
+import socket, sys, time, errno
+socks = []
+for i in range(2 * int(sys.argv[2])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex((sys.argv[1], 5001))
+    socks.append(s)
+time.sleep(4)
+n = 0
+for s in socks:
+    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+        try:
+            s.getpeername()
+            n += 1
+        except OSError:
+            pass
+print(n)
+open(sys.argv[3], "w").write("open\n")
+time.sleep(3)
+' $TOPO_VM4 $CONNS "$TOPO_DIR/conns.open")
+tracked=$(topo_stat "$TOPO_PN" $VM conns)
+cfull=$(topo_stat "$TOPO_PN" $VM conns_full)
+log "connections: $est of $((2 * CONNS)) established, tracked $tracked, conns_full $cfull"
+check "no more connections tracked than the limit" test "${tracked:-99}" -le $CONNS
+check "no more established than the limit" test "${est:-99}" -le $CONNS
+check "the limit was reached" test "${est:-0}" -ge $((CONNS * 3 / 4))
+check "connections beyond it refused and counted" test "${cfull:-0}" -gt 0
+topo_pn conntrack -F >/dev/null 2>&1
+check "tracked connections return to 0" \
+	busywait 10000 eval "[ \$(topo_stat '$TOPO_PN' $VM conns) = 0 ]"
+check "a new connection works afterwards" topo_cl timeout 60 /usr/bin/python3 "$UTIL" get $TOPO_VM4 5001 100000 --timeout 20
 log "primary: $(topo_pn colo-ctl status $VM 2>&1 | tr -s ' \n' ' ')"
 colo_exit
