@@ -80,7 +80,7 @@ topo_answer_notices
 measure proxy 1
 topo_answer_stop
 
-echo "  proxy counters: $(topo_pn colo-ctl status $VM 2>/dev/null | awk '$1 ~ /^(matched_bytes|released_match|released_checkpoint|notifies|checkpoints|mismatches|hold_timeouts|svm_dropped)$/ { printf "%s=%s ", $1, $2 }')"
+echo "  proxy counters: $(topo_pn colo-ctl status $VM 2>/dev/null | awk '$1 ~ /^(matched_bytes|released_match|released_checkpoint|held|dropped|dropped_unverifiable|notifies|checkpoints|mismatches|hold_timeouts|svm_dropped|svm_stale|mem_full|conns_full)$/ { printf "%s=%s ", $1, $2 }')"
 ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)) if a and b and float(b) else '?')" "$1" "$2"; }
 echo "ratios (proxy / plain, measured side by side in this run):"
 echo "  upload to guest       $(ratio "${R[proxy.mbps]:-}" "${R[plain.mbps]:-}")"
