@@ -198,6 +198,14 @@ struct pmy_conn {
 	bool			failed_over;	/* drained by failover: pass straight */
 	bool			cut_ack_valid;
 	u32			cut_ack;	/* PVM's ACK as of the last BEGIN's cut */
+	/*
+	 * jiffies (| 1) since the PVM has acknowledged more than the SVM and
+	 * the SVM's ACK has not moved; 0 while it has not. The ACK gate shows
+	 * the client only the SVM's ACK, so an SVM that stops acknowledging
+	 * stalls the client with nothing held: the hold timer ages this like
+	 * a held packet (pmy_ack_track, pmy_conn_age).
+	 */
+	unsigned long		ack_behind;
 };
 
 /* Work collected under conn->lock, carried out after it is dropped. */
@@ -277,6 +285,7 @@ bool pmy_sack_clamp(struct sk_buff *skb, unsigned int thoff, u32 svm_ack);
 void pmy_release(struct pmy_conn *pc, struct pmy_pkt *p,
 		 struct pmy_ctx *ctx);
 void pmy_svm_acked(struct pmy_conn *pc, u32 ack, struct pmy_ctx *ctx);
+void pmy_ack_track(struct pmy_conn *pc, bool svm_moved);
 void pmy_tcp_try_rst(struct pmy_conn *pc, struct pmy_ctx *ctx);
 void pmy_tcp_result(struct pmy_conn *pc, enum colo_cmp_result res,
 		    struct pmy_ctx *ctx);

@@ -634,6 +634,15 @@ static int pmy_conn_age(struct colo_conn *conn, void *data)
 		pmy_age_one(a, p->stamp, &svm);
 		break;
 	}
+	/* The client shown less of the PVM's ACK than it sent (the gate):
+	 * an SVM that stopped acknowledging stalls it, nothing held. A
+	 * checkpoint gives the SVM the PVM's ACK. */
+	if (pc->ack_behind && !pc->dead && !pc->failed_over) {
+		if (!in_ckpt)
+			pmy_age_one(a, pc->ack_behind, &pvm);
+		else
+			a->pending = true;	/* DONE may leave the gap */
+	}
 	if ((pvm || svm) && !a->conn) {
 		colo_conn_hold(conn);
 		a->conn = conn;

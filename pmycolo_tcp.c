@@ -177,6 +177,24 @@ void pmy_release(struct pmy_conn *pc, struct pmy_pkt *p,
 	pmy_release_gated(pc, p, ctx);
 }
 
+/*
+ * After pvm_ack or svm_ack moved (under conn->lock): is the PVM's ACK ahead
+ * of the SVM's, and since when? The stamp starts when the gap opens and
+ * again whenever the SVM's ACK moves (an SVM that acknowledges, slower, is
+ * not stalled); it is cleared when the SVM caught up.
+ */
+void pmy_ack_track(struct pmy_conn *pc, bool svm_moved)
+{
+	bool behind = pc->pvm_ack_valid &&
+		      (!pc->svm_ack_valid ||
+		       colo_seq_after(pc->pvm_ack, pc->svm_ack));
+
+	if (!behind)
+		WRITE_ONCE(pc->ack_behind, 0);
+	else if (!pc->ack_behind || svm_moved)
+		WRITE_ONCE(pc->ack_behind, jiffies | 1);
+}
+
 /* The SVM acknowledged more: let gated PVM segments go. */
 void pmy_svm_acked(struct pmy_conn *pc, u32 ack, struct pmy_ctx *ctx)
 {
@@ -186,6 +204,7 @@ void pmy_svm_acked(struct pmy_conn *pc, u32 ack, struct pmy_ctx *ctx)
 		return;
 	pc->svm_ack = ack;
 	pc->svm_ack_valid = true;
+	pmy_ack_track(pc, true);
 	list_for_each_entry_safe(p, n, &pc->pvm_gated, q) {
 		if (!pmy_ack_ok(pc, p))
 			continue;
@@ -597,6 +616,7 @@ void pmy_pvm_tcp(struct pmy_conn *pc, struct pmy_pkt *p,
 		pc->pvm_ack = pi->ack;
 		pc->pvm_ack_valid = true;
 	}
+	pmy_ack_track(pc, false);
 	pmy_tcp_client_acked(pc, ctx);
 	if (!pi->len && !(fl & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST))) {
 		/* pure ACK: nothing to compare, only the gate; but URG or an
@@ -781,6 +801,7 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 		pc->pvm_ack = pi->ack;
 		pc->pvm_ack_valid = true;
 	}
+	pmy_ack_track(pc, false);
 	ok = !pc->dead && pc->svm_ack_valid &&
 	     !colo_seq_after(pi->ack, pc->svm_ack);
 	*svm_ack = pc->svm_ack;

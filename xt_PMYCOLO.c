@@ -197,7 +197,7 @@ static unsigned int pmy_pvm_hold(struct colo_vm *vm, struct pmy_vm *pvm,
 		colo_vm_request_checkpoint(vm, COLO_REASON_QUEUE_LIMIT, conn,
 					   false, 0);
 	}
-	if (verdict == NF_STOLEN)
+	if (verdict == NF_STOLEN || READ_ONCE(pc->ack_behind))
 		pmy_timer_arm(vm, pvm);
 	return verdict;
 
