@@ -7,6 +7,7 @@
         "echo"   -> echo everything until EOF
         "put N"  -> read N bytes, check them against the stream, answer
                     "ok N" (or "bad COUNT"), then close
+                    (V silent: reads nothing, answers nothing)
         "hello"  -> a short greeting (V changes its text: divergence)
   serve-udp ADDR PORT [--variant V]   echo datagrams (V changes them)
   get ADDR PORT N                     fetch N bytes, check them exactly
@@ -128,6 +129,10 @@ def handle_tcp(conn, variant):
             # an upload: read n bytes of the stream, answer one line (the
             # same in identical guests), then close
             n, off, good = int(line.split()[1]), 0, True
+            if variant == "silent":
+                # reads nothing: its window closes, its ACK stops
+                time.sleep(60)
+                return
             while off < n:
                 d = conn.recv(min(262144, n - off))
                 if not d:
