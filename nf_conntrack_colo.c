@@ -288,6 +288,9 @@ struct colo_conn *colo_conn_get(struct colo_vm *vm, struct nf_conn *ct, gfp_t gf
 	ops = READ_ONCE(vm->ops);
 	if (!ops)
 		return NULL;
+	/* full: refuse before allocating (checked again under vm->lock) */
+	if (READ_ONCE(vm->nr_conns) >= READ_ONCE(vm->conn_limit))
+		goto full;
 	conn = colo_conn_alloc(vm, ops, ct, gfp);
 	if (!conn)
 		return NULL;
@@ -300,8 +303,12 @@ struct colo_conn *colo_conn_get(struct colo_vm *vm, struct nf_conn *ct, gfp_t gf
 	}
 	/* bounded per VM: a guest or client cannot make the host track more */
 	if (vm->nr_conns >= READ_ONCE(vm->conn_limit)) {
-		old = ERR_PTR(-ENOSPC);
-		full = true;
+		/* another CPU may just have linked this ct's conn */
+		old = rhashtable_lookup(&colo_conn_ht, &ct, colo_conn_params);
+		if (!old) {
+			old = ERR_PTR(-ENOSPC);
+			full = true;
+		}
 		goto unlock;
 	}
 	old = rhashtable_lookup_get_insert_fast(&colo_conn_ht, &conn->hnode,
@@ -323,14 +330,18 @@ unlock:
 	rcu_read_unlock();
 	if (old) {
 		colo_conn_discard(conn);
-		if (full) {
-			colo_vm_stat_inc(vm, COLO_STAT_CONNS_FULL);
-			net_warn_ratelimited("vm %u: %u connections tracked, no more\n",
-					     vm->id, READ_ONCE(vm->conn_limit));
-		}
+		if (full)
+			goto full;
 		return NULL;
 	}
 	return conn;
+
+full:
+	/* counts the packets refused, not the connections */
+	colo_vm_stat_inc(vm, COLO_STAT_CONNS_FULL);
+	net_warn_ratelimited("vm %u: %u connections tracked, no more\n",
+			     vm->id, READ_ONCE(vm->conn_limit));
+	return NULL;
 }
 EXPORT_SYMBOL_GPL(colo_conn_get);
 
