@@ -27,11 +27,24 @@
  * client would never retransmit it and the SVM could not catch up (nor take
  * over after a failover). Client sequence numbers are the same for both.
  */
+/*
+ * The gate itself (valid with svm_ack_valid): the SVM's ACK, and between a
+ * BEGIN and its DONE (cut_ack_valid) no more than the PVM's ACK at the cut:
+ * the SVM restored at DONE has the PVM's state of the cut and no more, what
+ * the old SVM acknowledged is discarded with it.
+ */
+static u32 pmy_gate(const struct pmy_conn *pc)
+{
+	if (pc->cut_ack_valid && colo_seq_after(pc->svm_ack, pc->cut_ack))
+		return pc->cut_ack;
+	return pc->svm_ack;
+}
+
 static bool pmy_ack_ok(const struct pmy_conn *pc, const struct pmy_pkt *p)
 {
 	if (p->proto != IPPROTO_TCP || !(p->tcpflags & TCPHDR_ACK))
 		return true;
-	return pc->svm_ack_valid && !colo_seq_after(p->ack, pc->svm_ack);
+	return pc->svm_ack_valid && !colo_seq_after(p->ack, pmy_gate(pc));
 }
 
 /*
@@ -150,10 +163,10 @@ static void pmy_release_gated(struct pmy_conn *pc, struct pmy_pkt *p,
 {
 	if (!pmy_ack_ok(pc, p) && pc->svm_ack_valid &&
 	    !(p->tcpflags & (TCPHDR_SYN | TCPHDR_RST)))
-		pmy_clamp_ack(p, pc->svm_ack);
+		pmy_clamp_ack(p, pmy_gate(pc));
 	if (pmy_ack_ok(pc, p)) {
 		if (p->proto == IPPROTO_TCP && pc->svm_ack_valid)
-			pmy_sack_clamp(p->skb, p->thoff, pc->svm_ack);
+			pmy_sack_clamp(p->skb, p->thoff, pmy_gate(pc));
 		pmy_tcp_released(pc, p);
 		list_del_init(&p->all);
 		pc->pvm_held--;
@@ -187,7 +200,7 @@ void pmy_ack_track(struct pmy_conn *pc, bool svm_moved)
 {
 	bool behind = pc->pvm_ack_valid &&
 		      (!pc->svm_ack_valid ||
-		       colo_seq_after(pc->pvm_ack, pc->svm_ack));
+		       colo_seq_after(pc->pvm_ack, pmy_gate(pc)));
 
 	if (!behind)
 		WRITE_ONCE(pc->ack_behind, 0);
@@ -803,8 +816,8 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 	}
 	pmy_ack_track(pc, false);
 	ok = !pc->dead && pc->svm_ack_valid &&
-	     !colo_seq_after(pi->ack, pc->svm_ack);
-	*svm_ack = pc->svm_ack;
+	     !colo_seq_after(pi->ack, pmy_gate(pc));
+	*svm_ack = pmy_gate(pc);
 	spin_unlock(&conn->lock);
 	return ok;
 }

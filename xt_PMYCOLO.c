@@ -448,6 +448,9 @@ static void pmy_checkpoint_done(struct colo_vm *vm, u32 cut_epoch)
 
 	/* COLO_STAT_CHECKPOINTS is counted by the core. */
 	colo_vm_for_each_conn(vm, pmy_conn_ckpt_done, &sw);
+	/* DONE may have opened an ACK gap (pmy_ack_track) with nothing held */
+	if (vm->priv)
+		pmy_timer_arm(vm, vm->priv);
 }
 
 static void pmy_failover(struct colo_vm *vm)
