@@ -440,6 +440,13 @@ topo_servers() {
 	busywait 60000 eval "topo_pvm ss -lunH | grep -q ':5002 ' && topo_svm ss -lunH | grep -q ':5002 '"
 }
 
+# topo_tcp_pair PORT PVM_VARIANT SVM_VARIANT: one more TCP server pair, up.
+topo_tcp_pair() {
+	topo_bg "$TOPO_PVM" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" serve-tcp :: "$1" --variant "$2"
+	topo_bg "$TOPO_SVM" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" serve-tcp :: "$1" --variant "$3"
+	busywait 20000 eval "topo_pvm ss -ltnH | grep -q ':$1 ' && topo_svm ss -ltnH | grep -q ':$1 '"
+}
+
 # topo_isn_capture NS FILE: first SYN-ACK's sequence number sent in NS.
 topo_isn_capture() {
 	topo_bg "$1" /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" synack eth0 > "$2" 2>&1
