@@ -810,14 +810,17 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 	if (!(pi->tcpflags & TCPHDR_ACK))
 		return true;
 	spin_lock(&conn->lock);
-	if (!pc->pvm_ack_valid || colo_seq_after(pi->ack, pc->pvm_ack)) {
-		pc->pvm_ack = pi->ack;
-		pc->pvm_ack_valid = true;
-	}
-	pmy_ack_track(pc, false);
 	ok = !pc->dead && pc->svm_ack_valid &&
 	     !colo_seq_after(pi->ack, pmy_gate(pc));
 	*svm_ack = pmy_gate(pc);
+	/* Only an ACK that leaves here moves pvm_ack: a refused one is held,
+	 * and its p->ack_before (the cut's ACK, if it is the first packet
+	 * moved at BEGIN) must not count itself. pmy_pvm_tcp moves it then. */
+	if (ok && (!pc->pvm_ack_valid || colo_seq_after(pi->ack, pc->pvm_ack))) {
+		pc->pvm_ack = pi->ack;
+		pc->pvm_ack_valid = true;
+		pmy_ack_track(pc, false);
+	}
 	spin_unlock(&conn->lock);
 	return ok;
 }
