@@ -26,12 +26,10 @@
  * not acknowledged yet. Otherwise, if the mirror lost a client segment, the
  * client would never retransmit it and the SVM could not catch up (nor take
  * over after a failover). Client sequence numbers are the same for both.
- */
-/*
- * The gate itself (valid with svm_ack_valid): the SVM's ACK, and between a
- * BEGIN and its DONE (cut_ack_valid) no more than the PVM's ACK at the cut:
- * the SVM restored at DONE has the PVM's state of the cut and no more, what
- * the old SVM acknowledged is discarded with it.
+ * The gate (valid with svm_ack_valid) is the SVM's ACK, and between a BEGIN
+ * and its DONE (cut_ack_valid) no more than the PVM's ACK at the cut: the SVM
+ * restored at DONE has the PVM's state of the cut and no more, what the old
+ * SVM acknowledged is discarded with it.
  */
 static u32 pmy_gate(const struct pmy_conn *pc)
 {
@@ -810,9 +808,9 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 	if (!(pi->tcpflags & TCPHDR_ACK))
 		return true;
 	spin_lock(&conn->lock);
-	ok = !pc->dead && pc->svm_ack_valid &&
-	     !colo_seq_after(pi->ack, pmy_gate(pc));
 	*svm_ack = pmy_gate(pc);
+	ok = !pc->dead && pc->svm_ack_valid &&
+	     !colo_seq_after(pi->ack, *svm_ack);
 	/* Only an ACK that leaves here moves pvm_ack: a refused one is held,
 	 * and its p->ack_before (the cut's ACK, if it is the first packet
 	 * moved at BEGIN) must not count itself. pmy_pvm_tcp moves it then. */
