@@ -196,7 +196,8 @@ struct pmy_conn {
 	/* queue side (pmycolo_queue.c, xt_PMYCOLO.c) */
 	bool			pvm_seen;	/* a PVM packet was held (else SVM-made) */
 	bool			failed_over;	/* drained by failover: pass straight */
-	bool			cut_ack_valid;
+	bool			cut_open;	/* between a BEGIN's sweep and its DONE */
+	bool			cut_ack_valid;	/* the PVM had acked at the cut */
 	u32			cut_ack;	/* PVM's ACK as of the last BEGIN's cut */
 	/*
 	 * jiffies (| 1) since the PVM has acknowledged more than the SVM and

@@ -422,7 +422,7 @@ int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data)
 {
 	const struct pmy_sweep *sw = data;
 	struct pmy_conn *pc = colo_conn_priv(conn);
-	struct pmy_pkt *p, *moved = NULL;
+	struct pmy_pkt *p, *moved = NULL, *first_new = NULL;
 	struct pmy_ctx ctx;
 
 	pmy_ctx_init(&ctx);
@@ -434,13 +434,26 @@ int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data)
 			if (!moved)
 				moved = p;
 		}
+		if (!first_new && (s32)(p->epoch - sw->cut_epoch) > 0)
+			first_new = p;
 		if (p->kind == PMY_K_SYN && p == moved && pc->isn_valid &&
 		    p->seq == pc->isn)
 			pc->isn_epoch = sw->epoch;
 	}
+	/*
+	 * The cut's ACK: the PVM's before its first packet of the new epoch,
+	 * moved here or held in it already (it came between the epoch's
+	 * switch and this sweep; pvm_all is in arrival order).
+	 */
+	pc->cut_open = true;
+	if (first_new) {
+		pc->cut_ack = first_new->ack_before;
+		pc->cut_ack_valid = first_new->ack_before_valid;
+	} else {
+		pc->cut_ack = pc->pvm_ack;
+		pc->cut_ack_valid = pc->pvm_ack_valid;
+	}
 	if (moved) {
-		pc->cut_ack = moved->ack_before;
-		pc->cut_ack_valid = moved->ack_before_valid;
 		/*
 		 * What the checkpoint covers of the stream ends where it was
 		 * before the first moved packet (pmy_tcp_checkpoint_done
@@ -449,9 +462,6 @@ int pmy_conn_ckpt_begin(struct colo_conn *conn, void *data)
 		pc->pvm_next_old = moved->next_before;
 		pc->pvm_next_old_valid = moved->next_before_valid;
 		pc->pvm_next_epoch = sw->epoch;
-	} else {
-		pc->cut_ack = pc->pvm_ack;
-		pc->cut_ack_valid = pc->pvm_ack_valid;
 	}
 	pmy_drop_svm_all(pc, &ctx, true);
 	spin_unlock_bh(&conn->lock);
@@ -483,12 +493,17 @@ int pmy_conn_ckpt_done(struct colo_conn *conn, void *data)
 	 * The SVM now has the PVM's state as of the cut, acknowledgements
 	 * included, and no more: the gate becomes the PVM's ACK of the cut
 	 * (what the old SVM acked belongs to the discarded state; ACKs the
-	 * PVM sent after resuming are not covered). A conn that was not there
-	 * at BEGIN keeps its gate.
+	 * PVM sent after resuming are not covered); none if the PVM had acked
+	 * nothing at the cut. A conn that was not there at BEGIN keeps its
+	 * gate.
 	 */
-	if (pc->cut_ack_valid) {
+	if (pc->cut_open) {
 		pc->svm_ack_valid = false;
-		pmy_svm_acked(pc, pc->cut_ack, &ctx);
+		pc->cut_open = false;
+		if (pc->cut_ack_valid)
+			pmy_svm_acked(pc, pc->cut_ack, &ctx);
+		else
+			pmy_ack_track(pc, true);
 		pc->cut_ack_valid = false;
 	}
 	pmy_tcp_checkpoint_done(pc, sw->cut_epoch, &ctx);

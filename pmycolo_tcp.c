@@ -26,14 +26,21 @@
  * not acknowledged yet. Otherwise, if the mirror lost a client segment, the
  * client would never retransmit it and the SVM could not catch up (nor take
  * over after a failover). Client sequence numbers are the same for both.
- * The gate (valid with svm_ack_valid) is the SVM's ACK, and between a BEGIN
- * and its DONE (cut_ack_valid) no more than the PVM's ACK at the cut: the SVM
- * restored at DONE has the PVM's state of the cut and no more, what the old
- * SVM acknowledged is discarded with it.
+ * The gate is the SVM's ACK, and between a BEGIN and its DONE (cut_open) no
+ * more than the PVM's ACK at the cut: the SVM restored at DONE has the PVM's
+ * state of the cut and no more, what the old SVM acknowledged is discarded
+ * with it. It lets nothing acknowledge while the SVM has acked nothing, nor
+ * while a cut is open at which the PVM had acked nothing.
  */
+static bool pmy_gate_valid(const struct pmy_conn *pc)
+{
+	return pc->svm_ack_valid && (!pc->cut_open || pc->cut_ack_valid);
+}
+
+/* Valid with pmy_gate_valid(). */
 static u32 pmy_gate(const struct pmy_conn *pc)
 {
-	if (pc->cut_ack_valid && colo_seq_after(pc->svm_ack, pc->cut_ack))
+	if (pc->cut_open && colo_seq_after(pc->svm_ack, pc->cut_ack))
 		return pc->cut_ack;
 	return pc->svm_ack;
 }
@@ -42,7 +49,7 @@ static bool pmy_ack_ok(const struct pmy_conn *pc, const struct pmy_pkt *p)
 {
 	if (p->proto != IPPROTO_TCP || !(p->tcpflags & TCPHDR_ACK))
 		return true;
-	return pc->svm_ack_valid && !colo_seq_after(p->ack, pmy_gate(pc));
+	return pmy_gate_valid(pc) && !colo_seq_after(p->ack, pmy_gate(pc));
 }
 
 /*
@@ -159,11 +166,11 @@ void pmy_tcp_released(struct pmy_conn *pc, const struct pmy_pkt *p)
 static void pmy_release_gated(struct pmy_conn *pc, struct pmy_pkt *p,
 			      struct pmy_ctx *ctx)
 {
-	if (!pmy_ack_ok(pc, p) && pc->svm_ack_valid &&
+	if (!pmy_ack_ok(pc, p) && pmy_gate_valid(pc) &&
 	    !(p->tcpflags & (TCPHDR_SYN | TCPHDR_RST)))
 		pmy_clamp_ack(p, pmy_gate(pc));
 	if (pmy_ack_ok(pc, p)) {
-		if (p->proto == IPPROTO_TCP && pc->svm_ack_valid)
+		if (p->proto == IPPROTO_TCP && pmy_gate_valid(pc))
 			pmy_sack_clamp(p->skb, p->thoff, pmy_gate(pc));
 		pmy_tcp_released(pc, p);
 		list_del_init(&p->all);
@@ -197,7 +204,7 @@ void pmy_release(struct pmy_conn *pc, struct pmy_pkt *p,
 void pmy_ack_track(struct pmy_conn *pc, bool svm_moved)
 {
 	bool behind = pc->pvm_ack_valid &&
-		      (!pc->svm_ack_valid ||
+		      (!pmy_gate_valid(pc) ||
 		       colo_seq_after(pc->pvm_ack, pmy_gate(pc)));
 
 	if (!behind)
@@ -809,7 +816,7 @@ bool pmy_pure_ack_ok(struct colo_conn *conn, const struct pmy_info *pi,
 		return true;
 	spin_lock(&conn->lock);
 	*svm_ack = pmy_gate(pc);
-	ok = !pc->dead && pc->svm_ack_valid &&
+	ok = !pc->dead && pmy_gate_valid(pc) &&
 	     !colo_seq_after(pi->ack, *svm_ack);
 	/* Only an ACK that leaves here moves pvm_ack: a refused one is held,
 	 * and its p->ack_before (the cut's ACK, if it is the first packet
