@@ -18,9 +18,16 @@
  *   existed before the first rule cannot be adjusted (counted, logged).
  * - The target sees the SVM's first packet of a connection: its SYN (guest
  *   opened) or SYN-ACK (client opened) gives the SVM ISN and the SVM's
- *   direction. The peer's direction is made liberal (window tracking), as its
- *   acknowledgements are in the PVM's sequence space until the offset is
- *   known.
+ *   direction. Both directions are made liberal (window tracking): the
+ *   peer's acknowledgements are in the PVM's sequence space until the offset
+ *   is known, and a peer packet conntrack saw before that (the client's
+ *   request racing its handshake ACK on another CPU, or after the mirror
+ *   lost that ACK) is out of window: passed, its data not counted, so the
+ *   SVM's ACK of it is "over the upper bound". Window-checked, every SVM
+ *   packet of the connection would then be INVALID, leave without conntrack
+ *   and so untranslated, and never match on the primary
+ *   (tests/vm/seccolo-lost-ack.sh). The SVM's output is compared on the
+ *   primary, not trusted here.
  * - The hook learns the PVM ISN from the peer: guest opened: the server's
  *   SYN-ACK (it answers the PVM's SYN: ack - 1); client opened: the client's
  *   ACK completing the handshake (ack - 1). Only that packet is used: a later
@@ -57,7 +64,12 @@
  *   no new connections are tracked. Offsets live in the conntrack, so they
  *   survive the VM's teardown when QEMU closes its socket after failover.
  *
- * Verdicts: XT_CONTINUE from the target, NF_ACCEPT from the hook, always.
+ * - An SVM TCP packet conntrack left without a conntrack (INVALID, NOTRACK)
+ *   on a connection we translate would leave untranslated: dropped, counted
+ *   in svm_dropped (seccolo_untracked()).
+ *
+ * Verdicts: XT_CONTINUE from the target but for that drop, NF_ACCEPT from
+ * the hook, always.
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
@@ -73,6 +85,8 @@
 #include <net/ipv6.h>
 #include <net/netns/generic.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_core.h>
+#include <net/netfilter/nf_conntrack_zones.h>
 #include <net/netfilter/nf_conntrack_seqadj.h>
 #include <uapi/linux/netfilter/xt_COLO.h>
 
@@ -135,6 +149,24 @@ static bool seccolo_is_ours(const struct colo_conn *conn)
 static void seccolo_set_liberal(struct nf_conn *ct, enum ip_conntrack_dir dir)
 {
 	ct->proto.tcp.seen[dir].flags |= IP_CT_TCP_FLAG_BE_LIBERAL;
+}
+
+/*
+ * Both directions liberal (see top). Conntrack overwrites a direction's flags
+ * when it resyncs on a SYN-ACK answering a SYN it had ignored (a
+ * retransmitted SYN), so every SYN of a translated connection sets them
+ * again. Caller holds conn->lock; takes ct->lock (conntrack changes the flags
+ * under it).
+ */
+static void seccolo_keep_liberal(const struct seccolo_conn *sc,
+				 struct nf_conn *ct)
+{
+	if (sc->state == SECCOLO_NEW || sc->state == SECCOLO_NOADJ)
+		return;
+	spin_lock_bh(&ct->lock);
+	seccolo_set_liberal(ct, IP_CT_DIR_ORIGINAL);
+	seccolo_set_liberal(ct, IP_CT_DIR_REPLY);
+	spin_unlock_bh(&ct->lock);
 }
 
 static const struct tcphdr *seccolo_tcph(const struct sk_buff *skb, u8 family,
@@ -315,6 +347,13 @@ static unsigned int seccolo_hook(void *priv, struct sk_buff *skb,
 	th = seccolo_tcph(skb, state->pf, &_th, &thoff);
 	if (!th)
 		return NF_ACCEPT;
+	if (th->syn) {
+		struct seccolo_conn *sc = colo_conn_priv(conn);
+
+		spin_lock_bh(&conn->lock);
+		seccolo_keep_liberal(sc, ct);
+		spin_unlock_bh(&conn->lock);
+	}
 	ts = seccolo_learn_pvm(conn, ct, CTINFO2DIR(ctinfo), skb, thoff, th);
 	if (ts)
 		seccolo_ts_move(skb, thoff, th, ts);
@@ -381,10 +420,54 @@ static void seccolo_first_svm_packet(struct colo_conn *conn, struct nf_conn *ct,
 	sc->svm_isn = ntohl(th->seq);
 	sc->guest_opened = !th->ack;
 	sc->state = SECCOLO_LEARN_PVM;
-	/* the peer acks in PVM space until the offset is installed */
-	spin_lock_bh(&ct->lock);
-	seccolo_set_liberal(ct, !dir);
-	spin_unlock_bh(&ct->lock);
+	/* the peer acks in PVM space until the offset is installed, and what
+	 * conntrack took from the peer before that (its data not counted)
+	 * would make the SVM's acks INVALID: see top */
+	seccolo_keep_liberal(sc, ct);
+}
+
+/*
+ * An SVM TCP packet conntrack left without a conntrack (INVALID: bad flags or
+ * checksum, a transition its table refuses; or NOTRACK). Of a connection
+ * whose sequence numbers we move it would leave untranslated, land at the
+ * wrong place of the PVM's stream on the primary and could even match there
+ * by chance (equal bytes at the shifted position): dropped, counted in
+ * svm_dropped. Anything else passes as before. Only the default zone is
+ * looked up (zones are not supported: README). Under rcu_read_lock().
+ */
+static unsigned int seccolo_untracked(struct colo_vm *vm, struct sk_buff *skb,
+				      const struct xt_action_param *par)
+{
+	const struct nf_conntrack_tuple_hash *h;
+	struct nf_conntrack_tuple tuple;
+	struct seccolo_conn *sc;
+	struct colo_conn *conn;
+	struct nf_conn *ct;
+	bool drop = false;
+
+	if (par->fragoff ||
+	    !nf_ct_get_tuplepr(skb, skb_network_offset(skb), xt_family(par),
+			       xt_net(par), &tuple) ||
+	    tuple.dst.protonum != IPPROTO_TCP)
+		return XT_CONTINUE;
+	h = nf_conntrack_find_get(xt_net(par), &nf_ct_zone_dflt, &tuple);
+	if (!h)
+		return XT_CONTINUE;
+	ct = nf_ct_tuplehash_to_ctrack(h);
+	conn = colo_conn_find_rcu(ct);
+	if (conn && conn->vm == vm && seccolo_is_ours(conn)) {
+		sc = colo_conn_priv(conn);
+		spin_lock_bh(&conn->lock);
+		drop = sc->state == SECCOLO_ADJUSTING && sc->offset;
+		spin_unlock_bh(&conn->lock);
+	}
+	nf_ct_put(ct);
+	if (!drop)
+		return XT_CONTINUE;
+	colo_vm_stat_inc(vm, COLO_STAT_SVM_DROPPED);
+	net_dbg_ratelimited("VM %u: SVM packet without conntrack on a translated connection dropped\n",
+			    vm->id);
+	return NF_DROP;
 }
 
 static unsigned int seccolo_tg(struct sk_buff *skb,
@@ -406,7 +489,12 @@ static unsigned int seccolo_tg(struct sk_buff *skb,
 	colo_vm_stat_inc(vm, COLO_STAT_SVM_PACKETS);
 
 	ct = nf_ct_get(skb, &ctinfo);
-	if (!ct || nf_ct_is_template(ct) || nf_ct_protonum(ct) != IPPROTO_TCP ||
+	if (!ct || nf_ct_is_template(ct)) {
+		if (READ_ONCE(vm->state) == COLO_STATE_FAILOVER)
+			return XT_CONTINUE;
+		return seccolo_untracked(vm, skb, par);
+	}
+	if (nf_ct_protonum(ct) != IPPROTO_TCP ||
 	    ctinfo == IP_CT_RELATED || ctinfo == IP_CT_RELATED_REPLY)
 		return XT_CONTINUE;
 	if (par->fragoff)
@@ -430,6 +518,8 @@ static unsigned int seccolo_tg(struct sk_buff *skb,
 	if (sc->state == SECCOLO_NEW)
 		seccolo_first_svm_packet(conn, ct, CTINFO2DIR(ctinfo), skb,
 					 par->thoff, th);
+	else if (th->syn)
+		seccolo_keep_liberal(sc, ct);
 	spin_unlock_bh(&conn->lock);
 	colo_conn_put(conn);
 	return XT_CONTINUE;
