@@ -65,6 +65,12 @@ topo_py() { /usr/bin/python3 "$COLO_SRC/tests/vm/pmycolo-util.py" "$@"; }
 TOPO_PIDS=()
 topo_bg() { local n=$1; shift; ip netns exec "$n" "$@" & TOPO_PIDS+=($!); }
 
+# topo_nic_port DEV NS NAME: the test VM's NIC DEV becomes bridge port NAME in NS.
+topo_nic_port() {
+	ip link set "$1" netns "$2" || return 1
+	ip -n "$2" link set "$1" name "$3"
+}
+
 topo_setup() {
 	local n
 	TOPO_DIR=$(mktemp -d /tmp/topo.XXXXXX)
@@ -79,9 +85,19 @@ topo_setup() {
 
 	# client <-> primary bridge
 	ip -n "$TOPO_CL" link add cl0 address $TOPO_CLMAC type veth peer name vport-cl netns "$TOPO_PN" || return 1
-	# PVM <-> primary bridge, SVM <-> secondary bridge: same MAC
-	ip -n "$TOPO_PVM" link add eth0 address $TOPO_VMMAC type veth peer name vport-pvm netns "$TOPO_PN" || return 1
-	ip -n "$TOPO_SVM" link add eth0 address $TOPO_VMMAC type veth peer name vport-svm netns "$TOPO_SN" || return 1
+	# PVM <-> primary bridge, SVM <-> secondary bridge: same MAC. Real
+	# guests (TOPO_PVM_NIC/TOPO_SVM_NIC: the test VM's NICs wired to their
+	# QEMUs) take the place of the guest namespaces' veths.
+	if [ -n "${TOPO_PVM_NIC:-}" ]; then
+		topo_nic_port "$TOPO_PVM_NIC" "$TOPO_PN" vport-pvm || return 1
+	else
+		ip -n "$TOPO_PVM" link add eth0 address $TOPO_VMMAC type veth peer name vport-pvm netns "$TOPO_PN" || return 1
+	fi
+	if [ -n "${TOPO_SVM_NIC:-}" ]; then
+		topo_nic_port "$TOPO_SVM_NIC" "$TOPO_SN" vport-svm || return 1
+	else
+		ip -n "$TOPO_SVM" link add eth0 address $TOPO_VMMAC type veth peer name vport-svm netns "$TOPO_SN" || return 1
+	fi
 	# forward link
 	ip -n "$TOPO_PN" link add fwd0 type veth peer name fwd0 netns "$TOPO_SN" || return 1
 
@@ -105,15 +121,19 @@ topo_setup() {
 	ip -n "$TOPO_CL" addr add $TOPO_CL6/64 dev cl0 nodad
 	ip -n "$TOPO_CL" link set cl0 up
 	for n in "$TOPO_PVM" "$TOPO_SVM"; do
+		ip -n "$n" link show eth0 >/dev/null 2>&1 || continue
 		ip -n "$n" addr add $TOPO_VM4/24 dev eth0
 		ip -n "$n" addr add $TOPO_VM6/64 dev eth0 nodad
 		ip -n "$n" link set eth0 up
 	done
 
-	# Frames towards the PVM are mirrored to the secondary.
-	topo_pn tc qdisc add dev vport-pvm clsact || return 1
-	topo_pn tc filter add dev vport-pvm egress matchall \
-		action mirred egress mirror dev fwd0 || return 1
+	# Frames towards the PVM are mirrored to the secondary (TOPO_MIRROR=0:
+	# the caller installs it, e.g. with the proxy script).
+	if [ "${TOPO_MIRROR:-1}" = 1 ]; then
+		topo_pn tc qdisc add dev vport-pvm clsact || return 1
+		topo_pn tc filter add dev vport-pvm egress matchall \
+			action mirred egress mirror dev fwd0 || return 1
+	fi
 	TOPO_ORACLE_RUN=0
 	TOPO_ORACLE_VM=
 	if [ "$TOPO_ORACLE" = 1 ]; then
@@ -235,6 +255,32 @@ topo_oracle_stats() {
 	topo_pn colo-ctl status "$TOPO_ORACLE_VM" --json > "$d/stats.new" 2> "$d/stats.err" &&
 		mv "$d/stats.new" "$d/stats.json"
 	rm -f "$d/stats.new"
+}
+
+# topo_dump_least_served PORT [VM]: for a test that saw a connection stall,
+# log the frames of the client connection to the VM's PORT that got the
+# fewest payload bytes, from each of the oracle's captures, the conntracks of
+# both hosts for it and, given VM, the secondary's counters (seq_adjusted:
+# did SECCOLO learn its offset?). The captures go with teardown.
+topo_dump_least_served() {
+	local d=$TOPO_DIR/oracle port f
+	[ -f "$d/cl.pcap" ] || return 0
+	port=$(tcpdump -r "$d/cl.pcap" -nn "tcp src port $1" 2>/dev/null |
+		awk '{ p = $5; sub(/:$/, "", p); sub(/.*\./, "", p); n = 0
+		       for (i = 1; i < NF; i++) if ($i == "length") n = $(i + 1)
+		       s[p] += n }
+		     END { for (p in s) print s[p], p }' | sort -n | head -n1)
+	log "least served client connection (bytes port): $port"
+	port=${port#* }
+	[ -n "$port" ] || return 0
+	for f in pvm svm cl; do
+		log "$f capture, port $port:"
+		tcpdump -r "$d/$f.pcap" -nn -tt "tcp port $port" 2>/dev/null | head -n 60 | sed 's/^/#   /'
+	done
+	log "conntrack, primary host: $(topo_pn conntrack -L -p tcp --sport "$port" 2>/dev/null)"
+	log "conntrack, secondary host: $(topo_sn conntrack -L -p tcp --sport "$port" 2>/dev/null)"
+	log "conntrack counters, secondary host: $(topo_sn conntrack -S 2>/dev/null | tr -s ' \n' ' ')"
+	[ -z "$2" ] || log "secondary: $(topo_sn colo-ctl status "$2" 2>&1 | tr -s ' \n' ' ')"
 }
 
 # topo_oracle: stop the captures, check them (once per topology). Adds an

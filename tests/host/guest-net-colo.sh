@@ -27,31 +27,13 @@ host_need_kvm "COLO in QEMU 7.2 deadlocks under TCG" python3
 host_guest
 host_colod
 host_qemu_setup guest-net-colo
-mkdir "$T/p" "$T/s"
 QARGS+=(-append "ip=192.168.77.2 gw=none pages=64")
-nic() { # nic DIR: the e1000 on DIR's datagram sockets
-	echo "-netdev dgram,id=n0,local.type=unix,local.path=$1/qemu.sock,remote.type=unix,remote.path=$1/peer.sock"
-	echo "-device e1000,netdev=n0,romfile=,mac=$MAC"
-}
-
 host_kvm_probe
 
 port=$(free_port) || { fail "no free loopback port"; exit 1; }
 
-mapfile -t snic < <(nic "$T/s")
-mapfile -t pnic < <(nic "$T/p")
-# shellcheck disable=SC2086
-timeout -k 5 170 "$QEMU" "${QARGS[@]}" -name colo-net-svm ${snic[0]} ${snic[1]} \
-	-serial "file:$T/s.serial" -qmp "unix:$T/s.qmp,server=on,wait=off" \
-	-incoming "tcp:127.0.0.1:$port" -pidfile "$T/s.pid" </dev/null >"$T/s.qemu.log" 2>&1 &
-pids+=($!)
-# in a subshell: the peer SIGKILLs this QEMU, and bash would report that
-# shellcheck disable=SC2086
-(timeout -k 5 170 "$QEMU" "${QARGS[@]}" -name colo-net-pvm ${pnic[0]} ${pnic[1]} \
-	-serial "file:$T/p.serial" -qmp "unix:$T/p.qmp,server=on,wait=off" \
-	-pidfile "$T/p.pid" </dev/null >"$T/p.qemu.log" 2>&1; exit $?) 2>/dev/null &
-pvm=$!; pids+=($pvm)
-wait_for 30 grep -aqs 'net nic=e1000' "$T/p.serial" || { fail "primary guest's NIC did not come up"; exit 1; }
+host_colo_pair colo-net 170 "$port" || { fail "primary guest's NIC did not come up"; exit 1; }
+pvm=$HOST_PVM_PID
 nonce=$(grep -a 'start nonce=' "$T/p.serial" | head -n 1 | sed 's/.*nonce=\([0-9a-f]*\).*/\1/')
 log "primary guest nonce $nonce"
 
@@ -77,10 +59,4 @@ sed 's/^/  /' "$T/peer.out"
 [ "$prc" = 0 ] && ok "TCP connection, state and new connections carried over by COLO" ||
 	fail "COLO network peer: exit $prc"
 grep -h 'checkpoint .* pause=' "$T/p.colod.log" | tail -n 3 | sed 's/^/# /'
-if grep -aq BAD "$T/s.serial" "$T/p.serial"; then
-	fail "a guest found a lost dirty page"
-else
-	ok "dirty pages consistent on both guests"
-fi
-[ $rc -eq 0 ] && echo "PASS: guest-net-colo" || echo "FAIL: guest-net-colo"
-exit $rc
+host_colo_end guest-net-colo

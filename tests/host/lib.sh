@@ -105,16 +105,63 @@ host_kvm_probe() {
 		skip "KVM does not run the test guest: $(head -c 300 "$T/probe.log" | tr '\n' ' ')"
 }
 
-# free_port [N]: a loopback port P with P..P+N-1 free for TCP and UDP
+# free_port [N]: a loopback port P with P..P+N-1 free for TCP and UDP. Taken
+# below the kernel's ephemeral range (ip_local_port_range), where no outgoing
+# connection takes it between this check and the bind (QEMU's -incoming
+# once failed so), and checked against every socket, not only listeners.
 free_port() {
-	local n=${1:-1} p k filter
+	local n=${1:-1} p k filter lo
+	read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 12000 ] || lo=32768
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (lo - 10000 - n)))
 		filter="sport = :$p"
 		for ((k = 1; k < n; k++)); do
 			filter+=" or sport = :$((p + k))"
 		done
-		ss -ltnuH "$filter" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+		ss -tanuH "$filter" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
 	done
 	return 1
+}
+
+# host_colo_pair LABEL TIMEOUT_S PORT: the test guest twice under KVM (QARGS,
+# both with the e1000 of MAC $MAC on the unix datagram sockets of $T/s and
+# $T/p: qemu.sock there, the other end peer.sock); the secondary waits for
+# the migration on 127.0.0.1:PORT. QMP $T/s.qmp, $T/p.qmp; COM1 $T/s.serial,
+# $T/p.serial. Sets HOST_PVM_PID (the primary's wrapper: a test may SIGKILL
+# that QEMU). Returns once the primary's NIC is up (1 if it is not in 30 s).
+host_colo_pair() {
+	local label=$1 to=$2 port=$3 side
+	local -a nic
+	for side in s p; do
+		mkdir -p "$T/$side"
+		nic=(-netdev "dgram,id=n0,local.type=unix,local.path=$T/$side/qemu.sock,remote.type=unix,remote.path=$T/$side/peer.sock"
+		     -device "e1000,netdev=n0,romfile=,mac=$MAC")
+		if [ $side = s ]; then
+			timeout -k 5 "$to" "$QEMU" "${QARGS[@]}" -name "$label-svm" "${nic[@]}" \
+				-serial "file:$T/s.serial" -qmp "unix:$T/s.qmp,server=on,wait=off" \
+				-incoming "tcp:127.0.0.1:$port" -pidfile "$T/s.pid" </dev/null >"$T/s.qemu.log" 2>&1 &
+			pids+=($!)
+		else
+			# in a subshell: bash would report the SIGKILL
+			(timeout -k 5 "$to" "$QEMU" "${QARGS[@]}" -name "$label-pvm" "${nic[@]}" \
+				-serial "file:$T/p.serial" -qmp "unix:$T/p.qmp,server=on,wait=off" \
+				-pidfile "$T/p.pid" </dev/null >"$T/p.qemu.log" 2>&1; exit $?) 2>/dev/null &
+			HOST_PVM_PID=$!
+			pids+=($!)
+		fi
+	done
+	wait_for 30 grep -aqs 'net nic=e1000' "$T/p.serial"
+}
+
+# host_colo_end NAME: after a host_colo_pair test, the guests' own check of
+# their dirty pages (a BAD line on COM1), then the verdict line; exits.
+host_colo_end() {
+	if grep -aq BAD "$T/s.serial" "$T/p.serial"; then
+		fail "a guest found a lost dirty page"
+	else
+		ok "dirty pages consistent on both guests"
+	fi
+	[ $rc -eq 0 ] && echo "PASS: $1" || echo "FAIL: $1"
+	exit $rc
 }
