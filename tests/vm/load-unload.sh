@@ -78,7 +78,7 @@ run_conns() {
 setup_ns
 ip netns exec sn $genl hold --id 7 --mode 2 --timeout 120 > /tmp/lu-hold.$$ &
 pids+=($!)
-check "VM 7 registered in netns sn" busywait 5000 grep -q '^bound' /tmp/lu-hold.$$
+check "VM 7 registered in netns sn" busywait 15000 grep -q '^bound' /tmp/lu-hold.$$
 check "SECCOLO rule" ip netns exec sn $ipt -t mangle -A PREROUTING -i vs -j SECCOLO --index 7
 run_conns
 check "connections tracked" busywait 8000 nconns 7 3
@@ -114,7 +114,7 @@ check "load" load
 setup_ns
 ip netns exec sn $genl hold --id 8 --mode 2 --timeout 120 > /tmp/lu-hold.$$ &
 pids+=($!)
-check "VM 8 registered" busywait 5000 grep -q '^bound' /tmp/lu-hold.$$
+check "VM 8 registered" busywait 15000 grep -q '^bound' /tmp/lu-hold.$$
 check "SECCOLO rule" ip netns exec sn $ipt -t mangle -A PREROUTING -i vs -j SECCOLO --index 8
 run_conns
 sleep 2
